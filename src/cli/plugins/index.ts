@@ -1,0 +1,8 @@
+/**
+ * The plugins `genesis up` loads, in attach order. Each layer adds one line.
+ */
+import type { FabricPluginFactory } from '../plugin.ts';
+
+export const FABRIC_PLUGINS: readonly FabricPluginFactory[] = [
+  // layer plugins: keep one per line
+];
