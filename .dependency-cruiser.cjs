@@ -7,6 +7,7 @@
 const RANKS = {
   kernel: 0,
   core: 0,
+  toolchain: 1,
   hal: 1,
   trust: 1,
   store: 2,
