@@ -1,0 +1,5 @@
+/**
+ * Public door of the learn layer: models, data, strategies, hierarchical federated learning,
+ * secure aggregation and differential privacy.
+ */
+export * from './secagg/index.ts';

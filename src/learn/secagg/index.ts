@@ -1,0 +1,2 @@
+/** Secure aggregation (SecAgg, SecAgg+); see docs/learn.md. */
+export {};

@@ -1,0 +1,2 @@
+/** Reed-Solomon erasure coding (owned by the erasure-coding work; see docs/store.md). */
+export {};
