@@ -1,0 +1,10 @@
+/**
+ * Public door of the fabric layer: the NATS transport, nats-server configuration and process
+ * management, wire envelopes, membership, workload specs, the scheduler, the controller and the
+ * node agents that make a real multi-process fabric.
+ */
+export * from './errors.ts';
+export * from './limits.ts';
+export * from './nats-config.ts';
+export * from './nats-server.ts';
+export * from './nats-transport.ts';
