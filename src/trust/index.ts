@@ -4,7 +4,37 @@
  * C2SP signed notes, checkpoints and witness cosignatures, and TUF-style signed updates.
  * Other layers import only this module.
  */
-export { TRUST_ERROR_CODES, TrustError, type TrustErrorCode, isTrustError } from './errors.ts';
+
+export {
+  COMPOSITE_CONTEXT_BYTES_MAX,
+  COMPOSITE_PREFIX,
+  COMPOSITE_SCHEMES,
+  type CompositeAlgorithm,
+  type CompositeKeyPair,
+  type CompositeScheme,
+  CompositeSigner,
+  CompositeVerifier,
+  compositeKeyGen,
+  compositeMessageRepresentative,
+  compositePublicKey,
+  compositeSign,
+  compositeVerify,
+  DEFAULT_COMPOSITE_ALG,
+} from './composite.ts';
+export { ed25519KeyGen, ed25519PublicKey, ed25519Sign, ed25519Verify } from './ed25519.ts';
+export { isTrustError, TRUST_ERROR_CODES, TrustError, type TrustErrorCode } from './errors.ts';
+export {
+  HYBRID_KEM_ALG,
+  HYBRID_KEM_CIPHERTEXT_BYTES,
+  HYBRID_KEM_PUBLIC_KEY_BYTES,
+  HYBRID_KEM_SECRET_KEY_BYTES,
+  HYBRID_KEM_SHARED_SECRET_BYTES,
+  type HybridKemKeyPair,
+  hybridDecapsulate,
+  hybridEncapsulate,
+  hybridKemKeyPair,
+  hybridKemPublicKey,
+} from './kem.ts';
 export {
   consistencyProof,
   EMPTY_ROOT,

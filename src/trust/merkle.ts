@@ -143,12 +143,20 @@ export function rootFromLeaves(leaves: readonly Uint8Array[]): Uint8Array {
 }
 
 function sourceOf(tree: MerkleHashSource | readonly Uint8Array[]): MerkleHashSource {
-  return Array.isArray(tree) ? MemoryMerkleTree.fromLeaves(tree as readonly Uint8Array[]) : (tree as MerkleHashSource);
+  return Array.isArray(tree)
+    ? MemoryMerkleTree.fromLeaves(tree as readonly Uint8Array[])
+    : (tree as MerkleHashSource);
 }
 
 function checkSizes(index: number, treeSize: number): void {
-  assert(Number.isSafeInteger(treeSize) && treeSize >= 0, 'treeSize must be a safe non-negative integer');
-  assert(Number.isSafeInteger(index) && index >= 0 && index < treeSize, 'index must be in [0, treeSize)');
+  assert(
+    Number.isSafeInteger(treeSize) && treeSize >= 0,
+    'treeSize must be a safe non-negative integer',
+  );
+  assert(
+    Number.isSafeInteger(index) && index >= 0 && index < treeSize,
+    'index must be in [0, treeSize)',
+  );
 }
 
 /**
@@ -158,7 +166,11 @@ function checkSizes(index: number, treeSize: number): void {
  * @param treeSize - Tree size n.
  * @param tree - A {@link MerkleHashSource}, or the entries themselves (leaf-hashed here).
  */
-export function inclusionProof(index: number, treeSize: number, tree: MerkleHashSource | readonly Uint8Array[]): Uint8Array[] {
+export function inclusionProof(
+  index: number,
+  treeSize: number,
+  tree: MerkleHashSource | readonly Uint8Array[],
+): Uint8Array[] {
   checkSizes(index, treeSize);
   const src = sourceOf(tree);
   const path: Uint8Array[] = [];
@@ -187,7 +199,11 @@ export function inclusionProof(index: number, treeSize: number, tree: MerkleHash
  * @param size1 - Old size m, 0 < m ≤ n.
  * @param size2 - New size n.
  */
-export function consistencyProof(size1: number, size2: number, tree: MerkleHashSource | readonly Uint8Array[]): Uint8Array[] {
+export function consistencyProof(
+  size1: number,
+  size2: number,
+  tree: MerkleHashSource | readonly Uint8Array[],
+): Uint8Array[] {
   assert(Number.isSafeInteger(size2) && Number.isSafeInteger(size1), 'sizes must be safe integers');
   assert(size1 > 0 && size1 <= size2, 'consistency proof needs 0 < size1 <= size2');
   const src = sourceOf(tree);
@@ -233,7 +249,13 @@ export function verifyInclusion(
   proof: readonly Uint8Array[],
   root: Uint8Array,
 ): boolean {
-  if (!Number.isSafeInteger(index) || !Number.isSafeInteger(treeSize) || index < 0 || index >= treeSize) return false;
+  if (
+    !Number.isSafeInteger(index) ||
+    !Number.isSafeInteger(treeSize) ||
+    index < 0 ||
+    index >= treeSize
+  )
+    return false;
   if (leafHashValue.length !== MERKLE_HASH_BYTES || !validProof(proof)) return false;
   let fn = index;
   let sn = treeSize - 1;

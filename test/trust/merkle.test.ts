@@ -52,36 +52,57 @@ describe('RFC 9162 Merkle: transparency-dev vectors', () => {
 
   it.each(inclusionFiles)('inclusion %s', (file) => {
     const v = readVector<InclusionVector>(file);
-    const ok = verifyInclusion(b64(v.leafHash), v.leafIdx, v.treeSize, (v.proof ?? []).map(b64), b64(v.root));
+    const ok = verifyInclusion(
+      b64(v.leafHash),
+      v.leafIdx,
+      v.treeSize,
+      (v.proof ?? []).map(b64),
+      b64(v.root),
+    );
     expect(ok).toBe(!v.wantErr);
   });
 
   it.each(consistencyFiles)('consistency %s', (file) => {
     const v = readVector<ConsistencyVector>(file);
-    const ok = verifyConsistency(v.size1, v.size2, (v.proof ?? []).map(b64), b64(v.root1), b64(v.root2));
+    const ok = verifyConsistency(
+      v.size1,
+      v.size2,
+      (v.proof ?? []).map(b64),
+      b64(v.root1),
+      b64(v.root2),
+    );
     expect(ok).toBe(!v.wantErr);
   });
 
   it('computes every reference root (sizes 0..8) and leaf hash', () => {
-    leaves.forEach((d, i) => expect(toHex(leafHash(d))).toBe(roots.leafHashesHex[i]));
-    for (const r of roots.roots) expect(toHex(rootFromLeaves(leaves.slice(0, r.treeSize)))).toBe(r.rootHex);
+    for (const [i, d] of leaves.entries()) expect(toHex(leafHash(d))).toBe(roots.leafHashesHex[i]);
+    for (const r of roots.roots)
+      expect(toHex(rootFromLeaves(leaves.slice(0, r.treeSize)))).toBe(r.rootHex);
   });
 
   it('stores every complete subtree hash of the 8-leaf tree', () => {
     const t = MemoryMerkleTree.fromLeaves(leaves);
-    roots.nodeHashesByLevel.levels.forEach((row, level) =>
-      row.forEach((h, index) => expect(toHex(t.perfectHash(level, index))).toBe(h)),
-    );
+    for (const [level, row] of roots.nodeHashesByLevel.levels.entries()) {
+      for (const [index, h] of row.entries()) expect(toHex(t.perfectHash(level, index))).toBe(h);
+    }
   });
 
   it('generates the exact happy-path proofs of the vectors', () => {
-    for (const file of inclusionFiles.filter((f) => f.endsWith('happy-path.json') && /inclusion\/\d\//.test(f))) {
+    for (const file of inclusionFiles.filter(
+      (f) => f.endsWith('happy-path.json') && /inclusion\/\d\//.test(f),
+    )) {
       const v = readVector<InclusionVector>(file);
-      expect(inclusionProof(v.leafIdx, v.treeSize, leaves).map(toHex)).toEqual((v.proof ?? []).map((p) => toHex(b64(p))));
+      expect(inclusionProof(v.leafIdx, v.treeSize, leaves).map(toHex)).toEqual(
+        (v.proof ?? []).map((p) => toHex(b64(p))),
+      );
     }
-    for (const file of consistencyFiles.filter((f) => f.endsWith('happy-path.json') && /consistency\/\d\//.test(f))) {
+    for (const file of consistencyFiles.filter(
+      (f) => f.endsWith('happy-path.json') && /consistency\/\d\//.test(f),
+    )) {
       const v = readVector<ConsistencyVector>(file);
-      expect(consistencyProof(v.size1, v.size2, leaves).map(toHex)).toEqual((v.proof ?? []).map((p) => toHex(b64(p))));
+      expect(consistencyProof(v.size1, v.size2, leaves).map(toHex)).toEqual(
+        (v.proof ?? []).map((p) => toHex(b64(p))),
+      );
     }
   });
 });
@@ -101,8 +122,13 @@ describe('RFC 9162 Merkle: properties', () => {
         const root = t.root(size);
         const proof = inclusionProof(idx, size, t);
         expect(verifyInclusion(t.perfectHash(0, idx), idx, size, proof, root)).toBe(true);
-        if (size > 1) expect(verifyInclusion(t.perfectHash(0, idx), (idx + 1) % size, size, proof, root)).toBe(false);
-        expect(verifyInclusion(t.perfectHash(0, idx), idx, size, proof, leafHash(root))).toBe(false);
+        if (size > 1)
+          expect(verifyInclusion(t.perfectHash(0, idx), (idx + 1) % size, size, proof, root)).toBe(
+            false,
+          );
+        expect(verifyInclusion(t.perfectHash(0, idx), idx, size, proof, leafHash(root))).toBe(
+          false,
+        );
       }),
       { numRuns: 150 },
     );
@@ -120,8 +146,11 @@ describe('RFC 9162 Merkle: properties', () => {
           const i = bit % (proof.length * 256);
           const mutated = proof.map((p) => p.slice());
           const target = mutated[Math.floor(i / 256)];
-          if (target !== undefined) target[(i % 256) >> 3] = (target[(i % 256) >> 3] ?? 0) ^ (1 << (i % 8));
-          expect(verifyConsistency(size1, size2, mutated, t.root(size1), t.root(size2))).toBe(false);
+          if (target !== undefined)
+            target[(i % 256) >> 3] = (target[(i % 256) >> 3] ?? 0) ^ (1 << (i % 8));
+          expect(verifyConsistency(size1, size2, mutated, t.root(size1), t.root(size2))).toBe(
+            false,
+          );
         }
       }),
       { numRuns: 150 },
@@ -130,7 +159,10 @@ describe('RFC 9162 Merkle: properties', () => {
 
   it('rootFromLeaves equals the naive recursive definition', () => {
     const mth = (d: Uint8Array[]): Uint8Array => {
-      if (d.length === 0) return new Uint8Array(Buffer.from('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', 'hex'));
+      if (d.length === 0)
+        return new Uint8Array(
+          Buffer.from('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', 'hex'),
+        );
       if (d.length === 1) return leafHash(d[0] as Uint8Array);
       let k = 1;
       while (k * 2 < d.length) k *= 2;
