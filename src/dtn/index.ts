@@ -3,6 +3,8 @@
  * and opportunistic routing, the bundle protocol agent with its persistent store, the TCPCLv4
  * (RFC 9174) and in-process convergence layers, and the interplanetary tier of the fabric.
  */
+
+export * from './bpsec.ts';
 export * from './bundle.ts';
 export * from './crc.ts';
 export * from './eid.ts';

@@ -34,8 +34,8 @@ const bundleArb: fc.Arbitrary<Bundle> = fc
     hopLimit: fc.option(fc.integer({ min: 1, max: 255 }), { nil: undefined }),
     flags: fc.constantFrom(0, 0x4, 0x20000, 0x40000 | 0x4),
   })
-  .map((r) =>
-    createBundle({ ...r, ...(r.hopLimit === undefined ? {} : { hopLimit: r.hopLimit }) }),
+  .map(({ hopLimit, ...r }) =>
+    createBundle({ ...r, ...(hopLimit === undefined ? {} : { hopLimit }) }),
   );
 
 /** Decoding must end in a value or a BundleError: never another exception, never a hang. */
