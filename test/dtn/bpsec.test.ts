@@ -46,7 +46,7 @@ describe('RFC 9173 Appendix A (../shared/vectors/bpv7/rfc9173-params.json)', () 
     });
     expect(toHex(encodeBundle(signed))).toBe(hexOf('rfc9173-A.1-final-bib-hmac-sha512'));
     const wrongKey = key.slice();
-    wrongKey[0] ^= 1;
+    wrongKey[0] = (wrongKey[0] as number) ^ 1;
     expect(() => verifyBib(final, 2, wrongKey)).toThrow(SecurityError);
   });
 
@@ -143,7 +143,7 @@ describe('RFC 9173 Appendix A (../shared/vectors/bpv7/rfc9173-params.json)', () 
     const final = byName('rfc9173-A.3-final-bib-and-bcb');
     const p = payloadBlock(final);
     const flipped = p.data.slice();
-    flipped[0] ^= 1;
+    flipped[0] = (flipped[0] as number) ^ 1;
     const bad = {
       primary: final.primary,
       blocks: final.blocks.map((b) => (b === p ? { ...b, data: flipped } : b)),
