@@ -36,6 +36,31 @@ export {
   hybridKemPublicKey,
 } from './kem.ts';
 export {
+  checkKeyName,
+  generateKeyPair,
+  KEY_FILE_BYTES_MAX,
+  KEY_FILE_FORMAT,
+  type KeyAlgorithm,
+  type NamedKeyPair,
+  type NamedPublicKey,
+  PRIVATE_KEY_FILE_MODE,
+  publicKeyOf,
+  readPrivateKey,
+  readPublicKey,
+  writeKeyPair,
+} from './keyfile.ts';
+export {
+  type AppendResult,
+  DurableLog,
+  type DurableLogOptions,
+  LOG_BATCH_BYTES_MAX,
+  LOG_BATCH_ENTRIES_MAX,
+  LOG_ENTRY_BYTES_MAX,
+  LOG_OPEN_RECHECK_ENTRIES,
+  type LogSynchronous,
+  type TreeHead,
+} from './log.ts';
+export {
   consistencyProof,
   EMPTY_ROOT,
   inclusionProof,
