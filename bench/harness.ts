@@ -34,7 +34,15 @@ export function row(
   target?: string,
 ): BenchRow {
   const ratio = baselineValue === 0 ? Number.NaN : value / baselineValue;
-  return { bench, value: round(value), unit, baseline, baselineValue: round(baselineValue), ratio: round(ratio), ...(target === undefined ? {} : { target }) };
+  return {
+    bench,
+    value: round(value),
+    unit,
+    baseline,
+    baselineValue: round(baselineValue),
+    ratio: round(ratio),
+    ...(target === undefined ? {} : { target }),
+  };
 }
 
 function round(x: number): number {
@@ -61,7 +69,11 @@ export interface MeasureOptions {
 }
 
 /** Measures `fn` with tinybench and returns its latency distribution. */
-export async function measure(name: string, fn: () => unknown | Promise<unknown>, options: MeasureOptions = {}): Promise<Timing> {
+export async function measure(
+  name: string,
+  fn: () => unknown | Promise<unknown>,
+  options: MeasureOptions = {},
+): Promise<Timing> {
   const bench = new Bench({
     time: options.timeMs ?? 500,
     warmupTime: options.warmupMs ?? 100,
@@ -71,7 +83,8 @@ export async function measure(name: string, fn: () => unknown | Promise<unknown>
   await bench.run();
   const task = bench.tasks[0];
   const r = task?.result;
-  if (r === undefined || !('latency' in r)) throw new Error(`benchmark ${name} failed: ${JSON.stringify(r)}`);
+  if (r === undefined || !('latency' in r))
+    throw new Error(`benchmark ${name} failed: ${JSON.stringify(r)}`);
   const lat = r.latency;
   return {
     medianNs: (lat.p50 ?? lat.mean) * 1e6,
@@ -86,7 +99,10 @@ export async function measure(name: string, fn: () => unknown | Promise<unknown>
  * Times a batch operation by wall clock: runs `fn` `rounds` times and returns the best
  * (least-disturbed) duration in ms. For throughput figures over large inputs.
  */
-export async function bestOf(rounds: number, fn: () => unknown | Promise<unknown>): Promise<number> {
+export async function bestOf(
+  rounds: number,
+  fn: () => unknown | Promise<unknown>,
+): Promise<number> {
   let best = Number.POSITIVE_INFINITY;
   for (let i = 0; i < rounds; i++) {
     const t0 = performance.now();

@@ -14,13 +14,21 @@ const filters = args.filter((a) => !a.startsWith('--'));
 
 function findBenchFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true })
-    .flatMap((e) => (e.isDirectory() ? findBenchFiles(join(dir, e.name)) : e.name.endsWith('.bench.ts') ? [join(dir, e.name)] : []))
+    .flatMap((e) =>
+      e.isDirectory()
+        ? findBenchFiles(join(dir, e.name))
+        : e.name.endsWith('.bench.ts')
+          ? [join(dir, e.name)]
+          : [],
+    )
     .sort();
 }
 
 function printRow(r: BenchRow): void {
   if (json) {
-    process.stdout.write(`${JSON.stringify({ bench: r.bench, value: r.value, unit: r.unit, baseline: r.baseline, baselineValue: r.baselineValue, ratio: r.ratio })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ bench: r.bench, value: r.value, unit: r.unit, baseline: r.baseline, baselineValue: r.baselineValue, ratio: r.ratio })}\n`,
+    );
     return;
   }
   const target = r.target === undefined ? '' : `  target: ${r.target}`;
@@ -40,7 +48,9 @@ for (const file of findBenchFiles(root)) {
       for (const r of await c.run()) printRow(r);
     } catch (e) {
       failures++;
-      process.stderr.write(`bench ${id} failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+      process.stderr.write(
+        `bench ${id} failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`,
+      );
     }
   }
 }

@@ -31,6 +31,7 @@ for (const file of walk('src/kernel')) {
   rows.push([file, n]);
   total += n;
 }
-for (const [f, n] of rows.sort((a, b) => b[1] - a[1])) process.stdout.write(`${String(n).padStart(6)}  ${f}\n`);
+for (const [f, n] of rows.sort((a, b) => b[1] - a[1]))
+  process.stdout.write(`${String(n).padStart(6)}  ${f}\n`);
 process.stdout.write(`${String(total).padStart(6)}  total (limit ${TCB_LINES_MAX})\n`);
 process.exit(total < TCB_LINES_MAX ? 0 : 1);

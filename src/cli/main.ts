@@ -5,14 +5,23 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { countByLevel, generateTopology, loadTopologyFile } from '../core/index.ts';
+import { countByLevel, generateTopology, loadTopologyFile, type Topology } from '../core/index.ts';
 import { LAYER_COMMANDS } from './commands/index.ts';
 import { DEFAULT_SIZE, runUp } from './up.ts';
-import { cliState, EXIT_USAGE, parseDuration, parseIntFlag, printJson, reportFailure } from './util.ts';
+import {
+  cliState,
+  EXIT_USAGE,
+  parseDuration,
+  parseIntFlag,
+  printJson,
+  reportFailure,
+} from './util.ts';
 
 /** The package version, read from package.json. */
 export function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
   return pkg.version;
 }
 
@@ -42,6 +51,18 @@ function parseSize(o: SizeFlags): { regions: number; hubs: number; pods: number;
   };
 }
 
+function printTree(t: Topology, name: string, depth: number): void {
+  const n = t.nodes.get(name);
+  if (n === undefined) return;
+  const labels = Object.entries(n.labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+  process.stdout.write(
+    `${'  '.repeat(depth)}${n.name} (${n.level})${labels ? ` [${labels}]` : ''}\n`,
+  );
+  for (const c of n.children) printTree(t, c, depth + 1);
+}
+
 /** Builds the program; exported for tests. */
 export function buildProgram(): Command {
   const program = new Command('genesis')
@@ -66,31 +87,55 @@ export function buildProgram(): Command {
     .option('--heartbeat <duration>', 'heartbeat period of every node (default 1s)')
     .option('--interplanetary', 'add a Mars region linked by DTN contacts only')
     .option('--json', 'print a JSON summary on stdout when stopping')
-    .action(async (o: SizeFlags & { dataDir: string; port: string; for?: string; heartbeat?: string; interplanetary?: boolean; json?: boolean }) => {
-      process.exitCode = await runUp({
-        topologyFile: o.topology,
-        size: parseSize(o),
-        dataDir: o.dataDir,
-        port: parseIntFlag(o.port, '--port', 0, 65535),
-        forMs: o.for === undefined ? undefined : parseDuration(o.for),
-        heartbeatMs: o.heartbeat === undefined ? undefined : parseDuration(o.heartbeat, '--heartbeat'),
-        json: o.json === true,
-        interplanetary: o.interplanetary === true,
-        verbose: cliState.verbose,
-      });
-    });
+    .action(
+      async (
+        o: SizeFlags & {
+          dataDir: string;
+          port: string;
+          for?: string;
+          heartbeat?: string;
+          interplanetary?: boolean;
+          json?: boolean;
+        },
+      ) => {
+        process.exitCode = await runUp({
+          topologyFile: o.topology,
+          size: parseSize(o),
+          dataDir: o.dataDir,
+          port: parseIntFlag(o.port, '--port', 0, 65535),
+          forMs: o.for === undefined ? undefined : parseDuration(o.for),
+          heartbeatMs:
+            o.heartbeat === undefined ? undefined : parseDuration(o.heartbeat, '--heartbeat'),
+          json: o.json === true,
+          interplanetary: o.interplanetary === true,
+          verbose: cliState.verbose,
+        });
+      },
+    );
   const topo = program.command('topology').description('inspect and validate topologies');
   sizeOptions(topo.command('show'))
     .description('validate a topology and print its nodes per level')
     .option('--json', 'print JSON')
     .addOption(new Option('--list', 'list every node name'))
     .action((o: SizeFlags & { json?: boolean; list?: boolean }) => {
-      const t = o.topology !== undefined ? loadTopologyFile(o.topology) : generateTopology(parseSize(o));
+      const t =
+        o.topology !== undefined ? loadTopologyFile(o.topology) : generateTopology(parseSize(o));
       const counts = countByLevel(t);
-      if (o.json === true) printJson({ name: t.name, counts, dtnRegions: t.dtnRegions, nodes: o.list ? [...t.nodes.keys()] : undefined });
+      if (o.json === true)
+        printJson({
+          name: t.name,
+          counts,
+          dtnRegions: t.dtnRegions,
+          nodes: o.list ? [...t.nodes.keys()] : undefined,
+        });
       else {
-        process.stdout.write(`${t.name}: ${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(', ')}\n`);
-        if (o.list === true) for (const n of t.nodes.values()) process.stdout.write(`${'  '.repeat(['global', 'region', 'hub', 'pod', 'tile'].indexOf(n.level))}${n.name}\n`);
+        process.stdout.write(
+          `${t.name}: ${Object.entries(counts)
+            .map(([k, v]) => `${v} ${k}`)
+            .join(', ')}\n`,
+        );
+        if (o.list === true) printTree(t, 'global', 0);
+        for (const r of t.dtnRegions) if (o.list === true) printTree(t, r, 0);
       }
     });
   for (const register of LAYER_COMMANDS) register(program);
@@ -107,7 +152,12 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (e) {
     if (e instanceof CommanderError) {
       // Help and version are successes; everything else commander rejects is a usage error.
-      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.help' || e.code === 'commander.version') return 0;
+      if (
+        e.code === 'commander.helpDisplayed' ||
+        e.code === 'commander.help' ||
+        e.code === 'commander.version'
+      )
+        return 0;
       return EXIT_USAGE;
     }
     return reportFailure(e);

@@ -2,7 +2,7 @@
  * `genesis up`: boots the embedded fabric, attaches every layer's plugin, serves `/metrics` and
  * `/healthz`, shows a live status line, and stops cleanly on Ctrl-C or after `--for`.
  */
-import { mkdirSync, accessSync, constants as fsConstants } from 'node:fs';
+import { accessSync, constants as fsConstants, mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { resolve } from 'node:path';
 import {
@@ -49,7 +49,11 @@ function prepareDataDir(dir: string): string {
     mkdirSync(abs, { recursive: true });
     accessSync(abs, fsConstants.W_OK);
   } catch (e) {
-    throw new CliError('CLI_DATA_DIR_UNWRITABLE', `data dir ${abs} is not writable (${(e as NodeJS.ErrnoException).code ?? 'error'}); pass --data-dir DIR with a writable directory`, { cause: e });
+    throw new CliError(
+      'CLI_DATA_DIR_UNWRITABLE',
+      `data dir ${abs} is not writable (${(e as NodeJS.ErrnoException).code ?? 'error'}); pass --data-dir DIR with a writable directory`,
+      { cause: e },
+    );
   }
   return abs;
 }
@@ -57,8 +61,22 @@ function prepareDataDir(dir: string): string {
 function listen(server: Server, port: number): Promise<number> {
   return new Promise((ok, fail) => {
     server.once('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'EADDRINUSE') fail(new CliError('CLI_PORT_IN_USE', `port ${port} is in use; pass --port N with a free port (or --port 0 for any)`, { cause: e }));
-      else if (e.code === 'EACCES') fail(new CliError('CLI_PORT_DENIED', `port ${port} needs privileges; pass --port N above 1023`, { cause: e }));
+      if (e.code === 'EADDRINUSE')
+        fail(
+          new CliError(
+            'CLI_PORT_IN_USE',
+            `port ${port} is in use; pass --port N with a free port (or --port 0 for any)`,
+            { cause: e },
+          ),
+        );
+      else if (e.code === 'EACCES')
+        fail(
+          new CliError(
+            'CLI_PORT_DENIED',
+            `port ${port} needs privileges; pass --port N above 1023`,
+            { cause: e },
+          ),
+        );
       else fail(e);
     });
     server.listen(port, '127.0.0.1', () => {
@@ -71,9 +89,10 @@ function listen(server: Server, port: number): Promise<number> {
 /** Runs `genesis up` and returns the process exit code. */
 export async function runUp(opts: UpCommandOptions): Promise<number> {
   const t0 = performance.now();
-  const topology: Topology = opts.topologyFile !== undefined
-    ? loadTopologyFile(opts.topologyFile)
-    : generateTopology({ ...opts.size, interplanetary: opts.interplanetary });
+  const topology: Topology =
+    opts.topologyFile !== undefined
+      ? loadTopologyFile(opts.topologyFile)
+      : generateTopology({ ...opts.size, interplanetary: opts.interplanetary });
   const dataDir = prepareDataDir(opts.dataDir);
   const logger = createLogger({ level: opts.verbose ? 'debug' : 'warn' });
   const fabric = new EmbeddedFabric({
@@ -82,7 +101,11 @@ export async function runUp(opts: UpCommandOptions): Promise<number> {
     dataDir,
     ...(opts.heartbeatMs === undefined ? {} : { heartbeatIntervalMs: opts.heartbeatMs }),
   });
-  const upOptions: UpOptions = { dataDir, interplanetary: opts.interplanetary || topology.dtnRegions.length > 0, verbose: opts.verbose };
+  const upOptions: UpOptions = {
+    dataDir,
+    interplanetary: opts.interplanetary || topology.dtnRegions.length > 0,
+    verbose: opts.verbose,
+  };
   const plugins: FabricPlugin[] = FABRIC_PLUGINS.map((f) => f(upOptions));
   const status = new StatusLine();
   let healthy = false;
@@ -93,7 +116,9 @@ export async function runUp(opts: UpCommandOptions): Promise<number> {
         (e: unknown) => res.writeHead(500).end(String(e)),
       );
     } else if (req.url === '/healthz') {
-      res.writeHead(healthy ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: healthy, ...fabric.stats() }));
+      res
+        .writeHead(healthy ? 200 : 503, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ ok: healthy, ...fabric.stats() }));
     } else res.writeHead(404).end('not found\n');
   });
   const port = await listen(server, opts.port);
@@ -117,13 +142,20 @@ export async function runUp(opts: UpCommandOptions): Promise<number> {
   }
   healthy = true;
   const bootMs = performance.now() - t0;
-  status.done(`genesis: ${topology.nodes.size} nodes up in ${bootMs.toFixed(0)} ms; metrics on http://127.0.0.1:${port}/metrics`);
+  status.done(
+    `genesis: ${topology.nodes.size} nodes up in ${bootMs.toFixed(0)} ms; metrics on http://127.0.0.1:${port}/metrics`,
+  );
   const line = (): string => {
     const s = fabric.stats();
     const levels = LEVELS.map((l) => `${l} ${s.nodesUp[l]}`).join(' ');
     const elapsedS = Math.max(1e-3, (performance.now() - t0 - bootMs) / 1000);
     const layerText = plugins
-      .map((p) => `${p.name}: ${Object.entries(p.status()).map(([k, v]) => `${k}=${v}`).join(' ')}`)
+      .map(
+        (p) =>
+          `${p.name}: ${Object.entries(p.status())
+            .map(([k, v]) => `${k}=${v}`)
+            .join(' ')}`,
+      )
       .join(' | ');
     return `up ${levels} | hb/s ${(s.heartbeatsSent / elapsedS).toFixed(0)} | dead ${s.dead} | errors ${s.transportErrors}${layerText ? ` | ${layerText}` : ''}`;
   };

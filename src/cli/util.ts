@@ -23,7 +23,9 @@ export const cliState = { verbose: false };
  * the exit code. Expected failures never print a stack trace unless `--verbose`.
  */
 export function reportFailure(e: unknown): number {
-  const line = isGenesisError(e) ? `genesis: ${describeError(e)}` : `genesis: internal error: ${describeError(e)}`;
+  const line = isGenesisError(e)
+    ? `genesis: ${describeError(e)}`
+    : `genesis: internal error: ${describeError(e)}`;
   process.stderr.write(`${line}\n`);
   if (cliState.verbose && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
   return isGenesisError(e) ? EXIT_USAGE : 1;
@@ -34,7 +36,11 @@ const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/;
 /** Parses `500ms`, `5s`, `2m`, `1h` or a bare number of seconds into milliseconds. */
 export function parseDuration(text: string, flag = '--for'): number {
   const m = DURATION_RE.exec(text.trim());
-  if (m === null) throw new CliError('CLI_BAD_DURATION', `${flag} "${text}" is not a duration; use e.g. 500ms, 5s, 2m`);
+  if (m === null)
+    throw new CliError(
+      'CLI_BAD_DURATION',
+      `${flag} "${text}" is not a duration; use e.g. 500ms, 5s, 2m`,
+    );
   const n = Number(m[1]);
   const unit = m[2] ?? 's';
   const factor = unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000;
@@ -42,10 +48,18 @@ export function parseDuration(text: string, flag = '--for'): number {
 }
 
 /** Parses a non-negative integer flag. */
-export function parseIntFlag(text: string, flag: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+export function parseIntFlag(
+  text: string,
+  flag: string,
+  min = 0,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < min || n > max) {
-    throw new CliError('CLI_BAD_NUMBER', `${flag} must be an integer in [${min}, ${max}], got "${text}"`);
+    throw new CliError(
+      'CLI_BAD_NUMBER',
+      `${flag} must be an integer in [${min}, ${max}], got "${text}"`,
+    );
   }
   return n;
 }

@@ -137,7 +137,10 @@ export class VirtualClock implements Clock {
     for (;;) {
       const next = this.earliest();
       if (next === undefined || next.at > target) break;
-      assert(++fired <= VIRTUAL_CLOCK_FIRES_PER_ADVANCE_MAX, 'virtual clock: too many timers fired');
+      assert(
+        ++fired <= VIRTUAL_CLOCK_FIRES_PER_ADVANCE_MAX,
+        'virtual clock: too many timers fired',
+      );
       this.current = Math.max(this.current, next.at);
       if (next.periodMs > 0) next.at += next.periodMs;
       else this.timers.delete(next.id);
@@ -156,7 +159,10 @@ export class VirtualClock implements Clock {
     for (;;) {
       const next = this.earliest();
       if (next === undefined || next.at > target) break;
-      assert(++fired <= VIRTUAL_CLOCK_FIRES_PER_ADVANCE_MAX, 'virtual clock: too many timers fired');
+      assert(
+        ++fired <= VIRTUAL_CLOCK_FIRES_PER_ADVANCE_MAX,
+        'virtual clock: too many timers fired',
+      );
       this.current = Math.max(this.current, next.at);
       if (next.periodMs > 0) next.at += next.periodMs;
       else this.timers.delete(next.id);

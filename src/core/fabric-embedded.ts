@@ -73,10 +73,20 @@ export class EmbeddedFabric {
     this.rng = init.rng ?? new CryptoRng();
     this.logger = init.logger ?? silentLogger();
     this.metrics = init.metrics ?? createMetricsRegistry();
-    this.transport = init.transport ?? new InprocTransport({ clock: this.clock, logger: this.logger });
+    this.transport =
+      init.transport ?? new InprocTransport({ clock: this.clock, logger: this.logger });
     this.dataDir = init.dataDir;
-    const hbCounter = counter(this.metrics, 'genesis_heartbeats_sent_total', 'Heartbeats sent by nodes');
-    const memberCounter = counter(this.metrics, 'genesis_membership_events_total', 'Membership transitions', ['to']);
+    const hbCounter = counter(
+      this.metrics,
+      'genesis_heartbeats_sent_total',
+      'Heartbeats sent by nodes',
+    );
+    const memberCounter = counter(
+      this.metrics,
+      'genesis_membership_events_total',
+      'Membership transitions',
+      ['to'],
+    );
     for (const node of this.topology.nodes.values()) {
       this.nodes.set(
         node.name,
@@ -88,7 +98,9 @@ export class EmbeddedFabric {
           transport: this.transport,
           metrics: this.metrics,
           dataDir: this.dataDir === undefined ? undefined : join(this.dataDir, 'nodes', node.name),
-          ...(init.heartbeatIntervalMs === undefined ? {} : { heartbeatIntervalMs: init.heartbeatIntervalMs }),
+          ...(init.heartbeatIntervalMs === undefined
+            ? {}
+            : { heartbeatIntervalMs: init.heartbeatIntervalMs }),
           onHeartbeatSent: () => {
             this.heartbeatsSent++;
             hbCounter.inc();
@@ -134,10 +146,14 @@ export class EmbeddedFabric {
       try {
         mkdirSync(join(this.dataDir, 'nodes'), { recursive: true });
       } catch (e) {
-        throw new GenesisError('FABRIC_DATA_DIR_UNWRITABLE', `cannot create data dir ${this.dataDir}: ${(e as Error).message}`, {
-          cause: e,
-          details: { dataDir: this.dataDir },
-        });
+        throw new GenesisError(
+          'FABRIC_DATA_DIR_UNWRITABLE',
+          `cannot create data dir ${this.dataDir}: ${(e as Error).message}`,
+          {
+            cause: e,
+            details: { dataDir: this.dataDir },
+          },
+        );
       }
     }
     const started: GenesisNode[] = [];
@@ -148,7 +164,8 @@ export class EmbeddedFabric {
         for (const node of this.nodesAt(level)) {
           await node.start();
           started.push(node);
-          if (started.length % every === 0 || started.length === total) onProgress?.({ started: started.length, total, level });
+          if (started.length % every === 0 || started.length === total)
+            onProgress?.({ started: started.length, total, level });
         }
       }
       this.running = true;

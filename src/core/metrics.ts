@@ -12,14 +12,24 @@ export function createMetricsRegistry(): Registry {
 }
 
 /** Returns the counter named `name` in `registry`, creating it on first use. */
-export function counter(registry: Registry, name: string, help: string, labelNames: string[] = []): Counter {
+export function counter(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: string[] = [],
+): Counter {
   const existing = registry.getSingleMetric(name);
   if (existing instanceof Counter) return existing;
   return new Counter({ name, help, labelNames, registers: [registry] });
 }
 
 /** Returns the gauge named `name` in `registry`, creating it on first use. */
-export function gauge(registry: Registry, name: string, help: string, labelNames: string[] = []): Gauge {
+export function gauge(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: string[] = [],
+): Gauge {
   const existing = registry.getSingleMetric(name);
   if (existing instanceof Gauge) return existing;
   return new Gauge({ name, help, labelNames, registers: [registry] });

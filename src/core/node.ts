@@ -8,7 +8,11 @@
 import type { Registry } from 'prom-client';
 import type { Clock, TimerHandle } from './clock.ts';
 import { assert, GenesisError } from './errors.ts';
-import { HEARTBEAT_DEAD_PERIODS, HEARTBEAT_INTERVAL_MS_DEFAULT, HEARTBEAT_SUSPECT_PERIODS } from './limits.ts';
+import {
+  HEARTBEAT_DEAD_PERIODS,
+  HEARTBEAT_INTERVAL_MS_DEFAULT,
+  HEARTBEAT_SUSPECT_PERIODS,
+} from './limits.ts';
 import type { Logger } from './logger.ts';
 import type { Rng } from './rng.ts';
 import type { Level, TopologyNode } from './topology.ts';
@@ -141,7 +145,10 @@ export class GenesisNode {
   /** Attaches a service; only before start. */
   attach(service: NodeService): this {
     if (this.state !== 'idle') {
-      throw new GenesisError('NODE_STATE', `cannot attach ${service.name} to ${this.name} while ${this.state}`);
+      throw new GenesisError(
+        'NODE_STATE',
+        `cannot attach ${service.name} to ${this.name} while ${this.state}`,
+      );
     }
     this.services.push(service);
     return this;
@@ -183,7 +190,10 @@ export class GenesisNode {
       try {
         await s.stop();
       } catch (e) {
-        this.init.logger.error({ node: this.name, service: s.name, err: String(e) }, 'service failed to stop');
+        this.init.logger.error(
+          { node: this.name, service: s.name, err: String(e) },
+          'service failed to stop',
+        );
       }
     }
     this.state = 'idle';
@@ -230,13 +240,18 @@ export class GenesisNode {
   private startLiveness(): void {
     if (this.context.children.length === 0) return;
     const now = this.init.clock.now();
-    for (const c of this.context.children) this.children.set(c, { lastSeenMs: now, liveness: 'unknown', lastSeq: 0 });
+    for (const c of this.context.children)
+      this.children.set(c, { lastSeenMs: now, liveness: 'unknown', lastSeq: 0 });
     const node: TopologyNode = { ...this.init.node };
-    this.sub = this.init.transport.subscribe(childHeartbeatPattern(node), (m) => this.onHeartbeat(m), {
-      // Heartbeats are only useful fresh: keep the newest.
-      pendingMessagesMax: Math.max(64, this.context.children.length * 4),
-      dropPolicy: 'drop-oldest',
-    });
+    this.sub = this.init.transport.subscribe(
+      childHeartbeatPattern(node),
+      (m) => this.onHeartbeat(m),
+      {
+        // Heartbeats are only useful fresh: keep the newest.
+        pendingMessagesMax: Math.max(64, this.context.children.length * 4),
+        dropPolicy: 'drop-oldest',
+      },
+    );
     this.checkTimer = this.init.clock.setInterval(() => this.checkChildren(), this.intervalMs);
   }
 
@@ -272,11 +287,20 @@ export class GenesisNode {
   }
 
   private transition(child: string, state: ChildState, to: Liveness): void {
-    const event: MembershipEvent = { parent: this.name, child, from: state.liveness, to, atMs: this.init.clock.now() };
+    const event: MembershipEvent = {
+      parent: this.name,
+      child,
+      from: state.liveness,
+      to,
+      atMs: this.init.clock.now(),
+    };
     state.liveness = to;
     this.init.onMembership?.(event);
     if (this.state === 'running' || this.state === 'starting') {
-      this.init.transport.publish(membershipSubject(this.name), new TextEncoder().encode(JSON.stringify(event)));
+      this.init.transport.publish(
+        membershipSubject(this.name),
+        new TextEncoder().encode(JSON.stringify(event)),
+      );
     }
   }
 }

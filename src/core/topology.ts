@@ -59,7 +59,10 @@ const count = (max: number) => z.number().int().min(1).max(max);
 
 const podSchema = z.strictObject({
   name: z.string().regex(NAME_RE).optional(),
-  tiles: z.union([count(4096), z.array(z.strictObject({ name: z.string().regex(NAME_RE), labels }))]),
+  tiles: z.union([
+    count(4096),
+    z.array(z.strictObject({ name: z.string().regex(NAME_RE), labels })),
+  ]),
   labels,
 });
 const hubSchema = z.strictObject({
@@ -123,9 +126,13 @@ const REGION_NAMES = ['eu1', 'us1', 'ap1', 'sa1', 'af1', 'me1', 'oc1', 'eu2'];
 export function generateTopologyFile(size: TopologySize): TopologyFile {
   for (const [k, v] of Object.entries(size)) {
     if (k !== 'interplanetary' && (!Number.isInteger(v) || (v as number) < 1)) {
-      throw new GenesisError(TopologyErrorCode.Invalid, `--${k} must be a positive integer, got ${String(v)}`, {
-        details: { field: k },
-      });
+      throw new GenesisError(
+        TopologyErrorCode.Invalid,
+        `--${k} must be a positive integer, got ${String(v)}`,
+        {
+          details: { field: k },
+        },
+      );
     }
   }
   const region = (name: string, dtn: boolean) => ({
@@ -137,13 +144,19 @@ export function generateTopologyFile(size: TopologySize): TopologyFile {
       pods: Array.from({ length: size.pods }, () => ({ tiles: size.tiles, labels: {} })),
     })),
   });
-  const regions = Array.from({ length: size.regions }, (_, i) => region(REGION_NAMES[i] ?? `r${i + 1}`, false));
+  const regions = Array.from({ length: size.regions }, (_, i) =>
+    region(REGION_NAMES[i] ?? `r${i + 1}`, false),
+  );
   const dtnLinks: TopologyFile['dtnLinks'] = [];
   if (size.interplanetary === true) {
     regions.push({ ...region('mars', true), hubs: region('mars', true).hubs.slice(0, 1) });
     // Mars is 3 to 22 light-minutes away; 4 minutes and a contact every 20 minutes is a
     // realistic relay schedule that still shows store-and-forward in a short run.
-    const contacts = Array.from({ length: 72 }, (_, i) => ({ startSec: i * 1200, endSec: i * 1200 + 600, rateBitsPerSec: 2_000_000 }));
+    const contacts = Array.from({ length: 72 }, (_, i) => ({
+      startSec: i * 1200,
+      endSec: i * 1200 + 600,
+      rateBitsPerSec: 2_000_000,
+    }));
     dtnLinks.push({ from: regions[0]?.name ?? 'eu1', to: 'mars', owltSec: 240, contacts });
   }
   return { name: 'genesis', regions, dtnLinks };
@@ -163,15 +176,22 @@ export function loadTopologyFile(path: string): Topology {
   try {
     const size = statSync(path).size;
     if (size > TOPOLOGY_FILE_BYTES_MAX) {
-      throw new GenesisError(TopologyErrorCode.FileTooLarge, `${path}: ${size} bytes exceeds ${TOPOLOGY_FILE_BYTES_MAX}`);
+      throw new GenesisError(
+        TopologyErrorCode.FileTooLarge,
+        `${path}: ${size} bytes exceeds ${TOPOLOGY_FILE_BYTES_MAX}`,
+      );
     }
     text = readFileSync(path, 'utf8');
   } catch (e) {
     if (e instanceof GenesisError) throw e;
-    throw new GenesisError(TopologyErrorCode.FileUnreadable, `cannot read topology file ${path}: ${(e as Error).message}`, {
-      cause: e,
-      details: { path },
-    });
+    throw new GenesisError(
+      TopologyErrorCode.FileUnreadable,
+      `cannot read topology file ${path}: ${(e as Error).message}`,
+      {
+        cause: e,
+        details: { path },
+      },
+    );
   }
   return parseTopology(text, path);
 }
@@ -183,9 +203,13 @@ export function parseTopology(text: string, source = '<topology>'): Topology {
   const first = doc.errors[0];
   if (first !== undefined) {
     const pos = first.linePos?.[0];
-    throw new GenesisError(TopologyErrorCode.Syntax, `${source}:${pos?.line ?? '?'}: ${first.message.split('\n')[0]}`, {
-      details: { source, line: pos?.line },
-    });
+    throw new GenesisError(
+      TopologyErrorCode.Syntax,
+      `${source}:${pos?.line ?? '?'}: ${first.message.split('\n')[0]}`,
+      {
+        details: { source, line: pos?.line },
+      },
+    );
   }
   const parsed = topologyFileSchema.safeParse(doc.toJS());
   if (!parsed.success) {
@@ -193,14 +217,22 @@ export function parseTopology(text: string, source = '<topology>'): Topology {
     const path = issue?.path ?? [];
     const line = lineOf(doc.contents, path, lines);
     const field = path.length === 0 ? '(root)' : path.join('.');
-    throw new GenesisError(TopologyErrorCode.Invalid, `${source}:${line ?? '?'}: field "${field}": ${issue?.message ?? 'invalid'}`, {
-      details: { source, field, line },
-    });
+    throw new GenesisError(
+      TopologyErrorCode.Invalid,
+      `${source}:${line ?? '?'}: field "${field}": ${issue?.message ?? 'invalid'}`,
+      {
+        details: { source, field, line },
+      },
+    );
   }
   return buildTopology(parsed.data);
 }
 
-function lineOf(node: unknown, path: readonly PropertyKey[], lines: LineCounter): number | undefined {
+function lineOf(
+  node: unknown,
+  path: readonly PropertyKey[],
+  lines: LineCounter,
+): number | undefined {
   let current: unknown = node;
   let lastRange: [number, number, number] | undefined;
   for (const key of path) {
@@ -225,10 +257,15 @@ export function buildTopology(file: TopologyFile): Topology {
   const nodes = new Map<string, TopologyNode>();
   const add = (node: TopologyNode): void => {
     if (nodes.has(node.name)) {
-      throw new GenesisError(TopologyErrorCode.Invalid, `duplicate node name "${node.name}"`, { details: { field: node.name } });
+      throw new GenesisError(TopologyErrorCode.Invalid, `duplicate node name "${node.name}"`, {
+        details: { field: node.name },
+      });
     }
     if (nodes.size >= TOPOLOGY_NODES_MAX) {
-      throw new GenesisError(TopologyErrorCode.TooLarge, `topology exceeds TOPOLOGY_NODES_MAX (${TOPOLOGY_NODES_MAX}) nodes`);
+      throw new GenesisError(
+        TopologyErrorCode.TooLarge,
+        `topology exceeds TOPOLOGY_NODES_MAX (${TOPOLOGY_NODES_MAX}) nodes`,
+      );
     }
     nodes.set(node.name, node);
   };
@@ -241,25 +278,70 @@ export function buildTopology(file: TopologyFile): Topology {
       const podNames: string[] = [];
       h.pods.forEach((p, pi) => {
         const pod = `${hub}.${p.name ?? `p${pi + 1}`}`;
-        const tiles = typeof p.tiles === 'number' ? Array.from({ length: p.tiles }, (_, ti) => ({ name: `t${String(ti + 1).padStart(2, '0')}`, labels: {} })) : p.tiles;
+        const tiles =
+          typeof p.tiles === 'number'
+            ? Array.from({ length: p.tiles }, (_, ti) => ({
+                name: `t${String(ti + 1).padStart(2, '0')}`,
+                labels: {},
+              }))
+            : p.tiles;
         const tileNames = tiles.map((t) => `${pod}.${t.name}`);
-        tiles.forEach((t, ti) => add({ name: tileNames[ti] as string, level: 'tile', parent: pod, children: [], region: r.name, labels: t.labels }));
-        add({ name: pod, level: 'pod', parent: hub, children: tileNames, region: r.name, labels: p.labels });
+        tiles.forEach((t, ti) =>
+          add({
+            name: tileNames[ti] as string,
+            level: 'tile',
+            parent: pod,
+            children: [],
+            region: r.name,
+            labels: t.labels,
+          }),
+        );
+        add({
+          name: pod,
+          level: 'pod',
+          parent: hub,
+          children: tileNames,
+          region: r.name,
+          labels: p.labels,
+        });
         podNames.push(pod);
       });
-      add({ name: hub, level: 'hub', parent: r.name, children: podNames, region: r.name, labels: h.labels });
+      add({
+        name: hub,
+        level: 'hub',
+        parent: r.name,
+        children: podNames,
+        region: r.name,
+        labels: h.labels,
+      });
       hubNames.push(hub);
     });
     // A DTN region has no NATS path to the global tier: its root stands alone.
-    add({ name: r.name, level: 'region', parent: r.dtn ? undefined : 'global', children: hubNames, region: r.name, labels: r.labels });
+    add({
+      name: r.name,
+      level: 'region',
+      parent: r.dtn ? undefined : 'global',
+      children: hubNames,
+      region: r.name,
+      labels: r.labels,
+    });
     if (r.dtn) dtnRegions.push(r.name);
     else regionNames.push(r.name);
   }
-  add({ name: 'global', level: 'global', parent: undefined, children: regionNames, region: undefined, labels: {} });
+  add({
+    name: 'global',
+    level: 'global',
+    parent: undefined,
+    children: regionNames,
+    region: undefined,
+    labels: {},
+  });
   for (const link of file.dtnLinks) {
     for (const end of [link.from, link.to]) {
       if (nodes.get(end)?.level !== 'region') {
-        throw new GenesisError(TopologyErrorCode.Invalid, `dtnLinks: "${end}" is not a region`, { details: { field: 'dtnLinks' } });
+        throw new GenesisError(TopologyErrorCode.Invalid, `dtnLinks: "${end}" is not a region`, {
+          details: { field: 'dtnLinks' },
+        });
       }
     }
   }

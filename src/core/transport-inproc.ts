@@ -153,17 +153,36 @@ export class InprocTransport implements Transport {
     this.route({ subject, data, headers: options.headers, reply: options.reply });
   }
 
-  subscribe(subject: string, handler: MessageHandler, options: SubscribeOptions = {}): Subscription {
+  subscribe(
+    subject: string,
+    handler: MessageHandler,
+    options: SubscribeOptions = {},
+  ): Subscription {
     this.ensureOpen();
     validateSubject(subject, true);
     const pendingMax = options.pendingMessagesMax ?? SUBSCRIPTION_PENDING_MESSAGES_DEFAULT;
-    if (!Number.isInteger(pendingMax) || pendingMax < 1 || pendingMax > SUBSCRIPTION_PENDING_MESSAGES_MAX) {
-      throw new TransportError(TransportErrorCode.OptionInvalid, `pendingMessagesMax must be 1..${SUBSCRIPTION_PENDING_MESSAGES_MAX}`, {
-        details: { pendingMessagesMax: pendingMax },
-      });
+    if (
+      !Number.isInteger(pendingMax) ||
+      pendingMax < 1 ||
+      pendingMax > SUBSCRIPTION_PENDING_MESSAGES_MAX
+    ) {
+      throw new TransportError(
+        TransportErrorCode.OptionInvalid,
+        `pendingMessagesMax must be 1..${SUBSCRIPTION_PENDING_MESSAGES_MAX}`,
+        {
+          details: { pendingMessagesMax: pendingMax },
+        },
+      );
     }
     if (options.queue !== undefined) validateSubject(options.queue, false);
-    const sub = new InprocSubscription(this, subject, options.queue, handler, pendingMax, options.dropPolicy ?? 'drop-oldest');
+    const sub = new InprocSubscription(
+      this,
+      subject,
+      options.queue,
+      handler,
+      pendingMax,
+      options.dropPolicy ?? 'drop-oldest',
+    );
     let node = this.root;
     for (const token of subject.split('.')) {
       let next = node.children.get(token);
@@ -182,9 +201,13 @@ export class InprocTransport implements Transport {
     this.ensureOpen();
     const timeoutMs = options.timeoutMs ?? REQUEST_TIMEOUT_MS_DEFAULT;
     if (!(timeoutMs > 0 && timeoutMs <= REQUEST_TIMEOUT_MS_MAX)) {
-      throw new TransportError(TransportErrorCode.OptionInvalid, `timeoutMs must be in (0, ${REQUEST_TIMEOUT_MS_MAX}]`, {
-        details: { timeoutMs },
-      });
+      throw new TransportError(
+        TransportErrorCode.OptionInvalid,
+        `timeoutMs must be in (0, ${REQUEST_TIMEOUT_MS_MAX}]`,
+        {
+          details: { timeoutMs },
+        },
+      );
     }
     validateSubject(subject, false);
     validatePayload(data, options.headers);
@@ -200,16 +223,33 @@ export class InprocTransport implements Transport {
         fn();
       };
       const onClose = (e: Error): void => settle(() => reject(e));
-      const sub = this.subscribe(inbox, (msg) => settle(() => resolve(msg)), { pendingMessagesMax: 1 });
+      const sub = this.subscribe(inbox, (msg) => settle(() => resolve(msg)), {
+        pendingMessagesMax: 1,
+      });
       const timer = this.clock.setTimeout(
-        () => settle(() => reject(new TransportError(TransportErrorCode.Timeout, `request to "${subject}" timed out after ${timeoutMs} ms`, { details: { subject, timeoutMs } }))),
+        () =>
+          settle(() =>
+            reject(
+              new TransportError(
+                TransportErrorCode.Timeout,
+                `request to "${subject}" timed out after ${timeoutMs} ms`,
+                { details: { subject, timeoutMs } },
+              ),
+            ),
+          ),
         timeoutMs,
       );
       this.pendingRequests.add(onClose);
       this.published++;
       const routed = this.route({ subject, data, headers: options.headers, reply: inbox });
       if (routed === 0) {
-        settle(() => reject(new TransportError(TransportErrorCode.NoResponders, `no responders on "${subject}"`, { details: { subject } })));
+        settle(() =>
+          reject(
+            new TransportError(TransportErrorCode.NoResponders, `no responders on "${subject}"`, {
+              details: { subject },
+            }),
+          ),
+        );
       }
     });
   }
@@ -222,7 +262,8 @@ export class InprocTransport implements Transport {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const fail of [...this.pendingRequests]) fail(new TransportError(TransportErrorCode.Closed, 'transport closed'));
+    for (const fail of [...this.pendingRequests])
+      fail(new TransportError(TransportErrorCode.Closed, 'transport closed'));
     this.pendingRequests.clear();
     this.ready.clear();
     this.root.children.clear();
@@ -365,7 +406,11 @@ export class InprocTransport implements Transport {
       reply: env.reply,
       respond: (data, options) => {
         if (env.reply === undefined || this.closed) return false;
-        this.publish(env.reply, data, options?.headers === undefined ? {} : { headers: options.headers });
+        this.publish(
+          env.reply,
+          data,
+          options?.headers === undefined ? {} : { headers: options.headers },
+        );
         return true;
       },
     };
@@ -381,7 +426,10 @@ export class InprocTransport implements Transport {
 
   private onHandlerError(sub: InprocSubscription, e: unknown): void {
     this.handlerErrors++;
-    this.log.warn({ subject: sub.subject, err: e instanceof Error ? e.message : String(e) }, 'subscription handler failed');
+    this.log.warn(
+      { subject: sub.subject, err: e instanceof Error ? e.message : String(e) },
+      'subscription handler failed',
+    );
   }
 }
 

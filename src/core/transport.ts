@@ -133,18 +133,26 @@ const TOKEN_RE = /^[^\s.*>]+$/;
  */
 export function validateSubject(subject: string, allowWildcards: boolean): void {
   if (subject.length === 0 || Buffer.byteLength(subject) > TRANSPORT_SUBJECT_BYTES_MAX) {
-    throw new TransportError(TransportErrorCode.SubjectInvalid, `subject length out of range: "${subject}"`, {
-      details: { subject, bytesMax: TRANSPORT_SUBJECT_BYTES_MAX },
-    });
+    throw new TransportError(
+      TransportErrorCode.SubjectInvalid,
+      `subject length out of range: "${subject}"`,
+      {
+        details: { subject, bytesMax: TRANSPORT_SUBJECT_BYTES_MAX },
+      },
+    );
   }
   const tokens = subject.split('.');
   for (let i = 0; i < tokens.length; i++) {
     const t = tokens[i] as string;
     if (TOKEN_RE.test(t)) continue;
     if (allowWildcards && (t === '*' || (t === '>' && i === tokens.length - 1))) continue;
-    throw new TransportError(TransportErrorCode.SubjectInvalid, `invalid subject "${subject}" (token ${i}: "${t}")`, {
-      details: { subject, token: i },
-    });
+    throw new TransportError(
+      TransportErrorCode.SubjectInvalid,
+      `invalid subject "${subject}" (token ${i}: "${t}")`,
+      {
+        details: { subject, token: i },
+      },
+    );
   }
 }
 
