@@ -1,0 +1,33 @@
+/**
+ * Named bounds of secure aggregation, with units. Relations between them are asserted at load.
+ */
+import { assert } from '../../core/index.ts';
+
+/** Most clients in one secure-aggregation session (ids are 1..n, Shamir evaluation points). */
+export const SECAGG_CLIENTS_MAX = 100_000;
+/** Longest vector (params + weight coordinate) one session aggregates, in 32-bit words. */
+export const SECAGG_VECTOR_WORDS_MAX = 16 * 1024 * 1024;
+/** Session ids are exactly this many bytes. */
+export const SECAGG_SESSION_ID_BYTES = 16;
+/** X25519 and Ed25519 public keys, private keys and seeds are this many bytes. */
+export const SECAGG_KEY_BYTES = 32;
+/** Ed25519 signatures are this many bytes. */
+export const SECAGG_SIGNATURE_BYTES = 64;
+/** AES-GCM nonce length (NIST SP 800-38D §8.2: 96-bit IVs). */
+export const SECAGG_NONCE_BYTES = 12;
+/** AES-GCM tag length. */
+export const SECAGG_TAG_BYTES = 16;
+/** Largest encoded message the codec accepts, in bytes (a masked vector dominates). */
+export const SECAGG_MESSAGE_BYTES_MAX = SECAGG_VECTOR_WORDS_MAX * 4 + 1024 * 1024;
+/** AES-CTR keystream is produced and added in chunks of this many bytes (fits L1/L2, one allocation each). */
+export const SECAGG_PRG_CHUNK_BYTES = 32 * 1024;
+/** Default clip range (Flower's SecAgg+ `clipping_range`). */
+export const SECAGG_CLIP_RANGE_DEFAULT = 8;
+/** Default number of quantization levels (Flower's `quantization_range`, 2^22). */
+export const SECAGG_QUANTIZATION_LEVELS_DEFAULT = 2 ** 22;
+/** Arithmetic of masked values is modulo this (Flower's `modulus_range`, 2^32). */
+export const SECAGG_MODULUS = 2 ** 32;
+
+assert(SECAGG_PRG_CHUNK_BYTES % 16 === 0, 'PRG chunks are whole AES blocks');
+assert(SECAGG_QUANTIZATION_LEVELS_DEFAULT < SECAGG_MODULUS, 'levels below modulus');
+assert(SECAGG_CLIENTS_MAX < 67_108_859, 'client ids are field elements');
