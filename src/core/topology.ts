@@ -286,7 +286,7 @@ export function buildTopology(file: TopologyFile): Topology {
               }))
             : p.tiles;
         const tileNames = tiles.map((t) => `${pod}.${t.name}`);
-        tiles.forEach((t, ti) =>
+        tiles.forEach((t, ti) => {
           add({
             name: tileNames[ti] as string,
             level: 'tile',
@@ -294,8 +294,8 @@ export function buildTopology(file: TopologyFile): Topology {
             children: [],
             region: r.name,
             labels: t.labels,
-          }),
-        );
+          });
+        });
         add({
           name: pod,
           level: 'pod',
