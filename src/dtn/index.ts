@@ -6,7 +6,9 @@
 
 export * from './bpsec.ts';
 export * from './bundle.ts';
+export * from './cgr.ts';
 export * from './crc.ts';
 export * from './eid.ts';
 export * from './errors.ts';
 export * from './limits.ts';
+export * from './opportunistic.ts';
