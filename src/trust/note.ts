@@ -93,6 +93,15 @@ function noteError(message: string): TrustError {
 
 const SIG_LINE_PREFIX = '\u2014 ';
 
+/** True when `s` has an ASCII control character other than newline (signed-note §Format). */
+function hasControlCharacters(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x0a) || c === 0x7f) return true;
+  }
+  return false;
+}
+
 /**
  * Parses a signed note strictly (signed-note §Format): no control characters but newline,
  * text ending in a newline, a blank separator line, ≥ 1 well-formed signature lines.
