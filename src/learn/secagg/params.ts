@@ -22,8 +22,8 @@
  */
 import type { Rng } from '../../core/index.ts';
 import { SecAggError, SecAggErrorCode } from './errors.ts';
-import type { SecAggMode, SecAggThreatModel } from './index.ts';
 import { SECAGG_CLIENTS_MAX } from './limits.ts';
+import type { SecAggMode, SecAggThreatModel } from './types.ts';
 
 /** Default threat model (see {@link SecAggThreatModel}). */
 export const SECAGG_THREAT_DEFAULT: Required<SecAggThreatModel> = {

@@ -2,7 +2,7 @@
  * {@link secureAggregate}: one secure-aggregation round run in process.
  */
 import { SecAggError, SecAggErrorCode } from './errors.ts';
-import type { SecureAggregateOptions, SecureAggregateResult } from './index.ts';
+import type { SecureAggregateOptions, SecureAggregateResult } from './types.ts';
 
 /**
  * Runs one secure-aggregation round (all clients and the server in this process) and returns
