@@ -70,7 +70,10 @@ export function buildContactPlan(contacts: readonly Omit<Contact, 'index'>[]): C
     if (!Number.isFinite(c.endSec - c.startSec))
       throw new ContactPlanError(`contact ${c.id}: times must be finite`);
     let arr = bySource.get(c.source);
-    if (arr === undefined) bySource.set(c.source, (arr = []));
+    if (arr === undefined) {
+      arr = [];
+      bySource.set(c.source, arr);
+    }
     arr.push(c);
   }
   return { contacts: list, bySource };

@@ -32,7 +32,10 @@ const expected = loadVector<{ cases: CgrCase[] }>('cgr/expected.json');
 const plans = new Map<string, ContactPlan>();
 const planOf = (name: string): ContactPlan => {
   let p = plans.get(name);
-  if (p === undefined) plans.set(name, (p = parseContactPlan(loadVector(`cgr/${name}`))));
+  if (p === undefined) {
+    p = parseContactPlan(loadVector(`cgr/${name}`));
+    plans.set(name, p);
+  }
   return p;
 };
 
