@@ -110,8 +110,7 @@ function hasControlCharacters(s: string): boolean {
 export function parseNote(note: string): Note {
   if (Buffer.byteLength(note) > NOTE_BYTES_MAX)
     throw new TrustError(TRUST_ERROR_CODES.tooLarge, `note exceeds ${NOTE_BYTES_MAX} bytes`);
-  if (/[\u0000-\u0009\u000b-\u001f]/.test(note))
-    throw noteError('note contains control characters');
+  if (hasControlCharacters(note)) throw noteError('note contains control characters');
   if (note.includes('\ufffd')) throw noteError('note is not valid UTF-8');
   const sep = note.lastIndexOf('\n\n');
   if (sep < 0) throw noteError('note has no blank line before its signatures');
