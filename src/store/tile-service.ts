@@ -1,0 +1,143 @@
+/**
+ * The blockstore service every tile runs: it owns the tile's {@link ShardStore} (on disk under
+ * the node's data dir, or in memory when the fabric has none) and answers the shard protocol on
+ * `genesis.store.<tile>`.
+ */
+
+import { join } from 'node:path';
+import {
+  isGenesisError,
+  type Logger,
+  type NodeContext,
+  type NodeService,
+  type Subscription,
+  type Transport,
+} from '../core/index.ts';
+import { DiskShardStore } from './disk-shard-store.ts';
+import { LIST_PAGE_RECORDS_MAX } from './limits.ts';
+import { decodeRequest, encodeBody, type ShardRequest, tileSubject } from './protocol.ts';
+import { MemoryShardStore, type ShardStore } from './shard-store.ts';
+
+/** Queued requests per tile before the oldest are dropped (the client then times out and retries elsewhere). */
+export const TILE_PENDING_REQUESTS_MAX = 1024;
+
+/** Options of {@link BlockstoreService}. */
+export interface BlockstoreServiceOptions {
+  /** fsync every write (default true). */
+  readonly durable?: boolean;
+  /** Builds the store; defaults to disk under the node's data dir, memory without one. */
+  readonly openStore?: (ctx: NodeContext) => ShardStore;
+}
+
+/** A tile's blockstore, attached to a node. */
+export class BlockstoreService implements NodeService {
+  readonly name = 'store';
+  private sub: Subscription | undefined;
+  private shards: ShardStore | undefined;
+  private log: Logger | undefined;
+  private requests = 0;
+  private errors = 0;
+
+  constructor(private readonly options: BlockstoreServiceOptions = {}) {}
+
+  /** The tile's shard store (for tests and local tools); undefined while stopped. */
+  get store(): ShardStore | undefined {
+    return this.shards;
+  }
+
+  start(ctx: NodeContext): void {
+    this.log = ctx.logger;
+    this.shards =
+      this.options.openStore?.(ctx) ??
+      (ctx.dataDir === undefined
+        ? new MemoryShardStore()
+        : new DiskShardStore(join(ctx.dataDir, 'store'), {
+            durable: this.options.durable ?? true,
+          }));
+    this.sub = serveShardStore(ctx.transport, ctx.name, this.shards, (failed) => {
+      this.requests++;
+      if (failed) this.errors++;
+    });
+  }
+
+  stop(): void {
+    this.sub?.unsubscribe();
+    this.sub = undefined;
+    this.shards?.close();
+    this.shards = undefined;
+  }
+
+  status(): Record<string, number> {
+    const s = this.shards?.stats();
+    return {
+      shards: s?.shards ?? 0,
+      bytes: s?.bytes ?? 0,
+      corrupt: s?.corruptDetected ?? 0,
+      requests: this.requests,
+      errors: this.errors,
+    };
+  }
+
+  /** Logger of the node, once started. */
+  get logger(): Logger | undefined {
+    return this.log;
+  }
+}
+
+/** Answers the shard protocol for `store` on the tile's subject. */
+export function serveShardStore(
+  transport: Transport,
+  tile: string,
+  store: ShardStore,
+  onRequest?: (failed: boolean) => void,
+): Subscription {
+  return transport.subscribe(
+    tileSubject(tile),
+    (msg) => {
+      let reply: Uint8Array;
+      try {
+        reply = encodeBody({ ok: true, ...handle(store, decodeRequest(msg.data)) });
+        onRequest?.(false);
+      } catch (e) {
+        onRequest?.(true);
+        const code = isGenesisError(e) ? e.code : 'STORE_BAD_REPLY';
+        reply = encodeBody({
+          ok: false,
+          code,
+          message: e instanceof Error ? e.message : String(e),
+        });
+      }
+      msg.respond(reply);
+    },
+    { pendingMessagesMax: TILE_PENDING_REQUESTS_MAX, dropPolicy: 'drop-oldest' },
+  );
+}
+
+function handle(store: ShardStore, req: ShardRequest): Record<string, unknown> {
+  switch (req.op) {
+    case 'put':
+      return { record: store.put(req.header, req.data) };
+    case 'get':
+      return store.get(req.block, req.index);
+    case 'check': {
+      const health = store.check(req.block, req.index);
+      return {
+        health,
+        record: health === 'ok' ? (store.stat(req.block, req.index) ?? null) : null,
+      };
+    }
+    case 'delete':
+      return { existed: store.delete(req.block, req.index) };
+    case 'list':
+      return {
+        records: store.list(
+          req.after ?? undefined,
+          Math.min(Math.max(1, req.limit), LIST_PAGE_RECORDS_MAX),
+        ),
+      };
+    case 'ping':
+      return { stats: store.stats() };
+    default:
+      throw new Error(`unknown op ${(req as { op: string }).op}`);
+  }
+}
