@@ -244,6 +244,31 @@ describe('properties', () => {
   });
 });
 
+describe('reconstructInto', () => {
+  it('writes missing shards into caller buffers in index order and rejects short pools', () => {
+    const rs = new ReedSolomon(5, 3);
+    const data = Array.from({ length: 5 }, (_, i) =>
+      Uint8Array.from({ length: 333 }, (_, j) => (i * 77 + j * 3) & 0xff),
+    );
+    const all = [...data, ...rs.encode(data)];
+    const holes: (Uint8Array | undefined)[] = all.slice();
+    holes[1] = undefined;
+    holes[6] = undefined;
+    const pool = [new Uint8Array(333), new Uint8Array(333), new Uint8Array(333).fill(7)];
+    const back = rs.reconstructInto(holes, pool);
+    expect(back[1]).toBe(pool[0]);
+    expect(back[6]).toBe(pool[1]);
+    expect(pool[2]!.every((b) => b === 7)).toBe(true);
+    expect(sameShards(back, all)).toBe(true);
+    expect(errorCode(() => rs.reconstructInto(holes, [new Uint8Array(333)]))).toBe(
+      ERASURE_ERROR_CODES.shardCount,
+    );
+    expect(
+      errorCode(() => rs.reconstructInto(holes, [new Uint8Array(332), new Uint8Array(332)])),
+    ).toBe(ERASURE_ERROR_CODES.shardSize);
+  });
+});
+
 describe('limits and bad input', () => {
   it('supports 256 shards in total (the largest code GF(2^8) allows) and rejects 257', () => {
     const rs = new ReedSolomon(200, RS_SHARDS_MAX - 200);

@@ -12,6 +12,30 @@ import type { GfKernel } from './kernel.ts';
  */
 export const PORTABLE_SEGMENT_BYTES = 16 * 1024;
 
+/** out[j] = c·input[j] for j in [start, end), where `base` = c << 8 indexes MUL_TABLE. */
+function mulSet(
+  base: number,
+  input: Uint8Array,
+  out: Uint8Array,
+  start: number,
+  end: number,
+): void {
+  const t = MUL_TABLE;
+  for (let j = start; j < end; j++) out[j] = t[base | input[j]!]!;
+}
+
+/** out[j] ^= c·input[j] for j in [start, end). Separate from mulSet to keep both loops tight. */
+function mulXor(
+  base: number,
+  input: Uint8Array,
+  out: Uint8Array,
+  start: number,
+  end: number,
+): void {
+  const t = MUL_TABLE;
+  for (let j = start; j < end; j++) out[j] = out[j]! ^ t[base | input[j]!]!;
+}
+
 /** Creates the portable kernel (stateless). */
 export function createPortableKernel(): GfKernel {
   return {
@@ -23,13 +47,9 @@ export function createPortableKernel(): GfKernel {
         for (let o = 0; o < outputs.length; o++) {
           const out = outputs[o]!;
           for (let i = 0; i < nIn; i++) {
-            const input = inputs[i]!;
-            const row = MUL_TABLE.subarray(
-              coeffs[o * nIn + i]! << 8,
-              (coeffs[o * nIn + i]! << 8) + 256,
-            );
-            if (i === 0) for (let j = start; j < end; j++) out[j] = row[input[j]!]!;
-            else for (let j = start; j < end; j++) out[j] = out[j]! ^ row[input[j]!]!;
+            const base = coeffs[o * nIn + i]! << 8;
+            if (i === 0) mulSet(base, inputs[i]!, out, start, end);
+            else mulXor(base, inputs[i]!, out, start, end);
           }
         }
       }

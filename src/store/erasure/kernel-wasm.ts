@@ -93,8 +93,13 @@ function writeTables(mem: Uint8Array, at: number, c: number): void {
   }
 }
 
-/** Creates a SIMD kernel with its own instance and memory; `undefined` without SIMD support. */
-export function createWasmKernel(): GfKernel | undefined {
+/**
+ * Creates a SIMD kernel with its own instance and memory; `undefined` without SIMD support.
+ * @param workingSetBytes chunk budget across all inputs and outputs (tuning knob for benchmarks)
+ */
+export function createWasmKernel(
+  workingSetBytes: number = WASM_WORKING_SET_BYTES,
+): GfKernel | undefined {
   const mod = kernelModule();
   if (mod === null) return undefined;
   if (wasmApi === undefined) return undefined;
@@ -134,7 +139,7 @@ export function createWasmKernel(): GfKernel | undefined {
       const nOut = outputs.length;
       if (nOut === 0 || length === 0) return;
       loadTables(coeffs, nIn, nOut);
-      const budget = Math.floor(WASM_WORKING_SET_BYTES / (nIn + nOut));
+      const budget = Math.floor(workingSetBytes / (nIn + nOut));
       const stride = Math.min(
         WASM_CHUNK_BYTES_MAX,
         Math.max(WASM_CHUNK_BYTES_MIN, budget - (budget % WASM_CHUNK_ALIGN_BYTES)),

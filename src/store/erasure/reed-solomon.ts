@@ -166,6 +166,50 @@ export class ReedSolomon {
    * @throws {ErasureError} ERASURE_SHARD_COUNT, ERASURE_SHARD_SIZE, ERASURE_TOO_FEW_SHARDS
    */
   reconstruct(shards: readonly (Uint8Array | undefined | null)[]): Uint8Array[] {
+    const { size, missing } = this.#checkReconstruct(shards);
+    return this.#rebuild(
+      shards,
+      missing,
+      missing.map(() => new Uint8Array(size)),
+      size,
+    );
+  }
+
+  /**
+   * Like {@link reconstruct}, but writes the missing shards into caller-owned buffers (no
+   * allocation): `buffers[j]` receives the j-th missing shard in index order. Extra buffers are
+   * left untouched. Buffers must not overlap the present shards.
+   * @throws {ErasureError} as {@link reconstruct}; ERASURE_SHARD_COUNT when there are fewer
+   *   buffers than missing shards, ERASURE_SHARD_SIZE when one is not exactly the shard size.
+   */
+  reconstructInto(
+    shards: readonly (Uint8Array | undefined | null)[],
+    buffers: readonly Uint8Array[],
+  ): Uint8Array[] {
+    const { size, missing } = this.#checkReconstruct(shards);
+    if (buffers.length < missing.length) {
+      throw new ErasureError(
+        ERASURE_ERROR_CODES.shardCount,
+        `${missing.length} shards are missing but only ${buffers.length} buffers were given`,
+        { details: { expected: missing.length, actual: buffers.length } },
+      );
+    }
+    const targets = buffers.slice(0, missing.length);
+    this.#checkShards(targets, missing.length, 'buffers');
+    if (targets.length > 0 && targets[0]!.length !== size) {
+      throw new ErasureError(
+        ERASURE_ERROR_CODES.shardSize,
+        `buffers are ${targets[0]!.length} bytes, shards ${size}`,
+        { details: { what: 'buffers', expectedBytes: size, actualBytes: targets[0]!.length } },
+      );
+    }
+    return this.#rebuild(shards, missing, targets, size);
+  }
+
+  #checkReconstruct(shards: readonly (Uint8Array | undefined | null)[]): {
+    size: number;
+    missing: number[];
+  } {
     if (shards.length !== this.totalShards) {
       throw new ErasureError(
         ERASURE_ERROR_CODES.shardCount,
@@ -173,10 +217,11 @@ export class ReedSolomon {
         { details: { expected: this.totalShards, actual: shards.length } },
       );
     }
-    const present: number[] = [];
+    const present: Uint8Array[] = [];
     const missing: number[] = [];
     shards.forEach((s, i) => {
-      (s === undefined || s === null ? missing : present).push(i);
+      if (s === undefined || s === null) missing.push(i);
+      else present.push(s);
     });
     if (present.length < this.dataShards) {
       throw new ErasureError(
@@ -185,26 +230,34 @@ export class ReedSolomon {
         { details: { needed: this.dataShards, present: present.length, missing } },
       );
     }
-    const size = this.#checkShards(
-      present.map((i) => shards[i]!),
-      present.length,
-      'shards',
-    );
+    const size = this.#checkShards(present, present.length, 'shards');
+    return { size, missing };
+  }
+
+  /** Writes the missing shards into `targets` in one pass over k present shards. */
+  #rebuild(
+    shards: readonly (Uint8Array | undefined | null)[],
+    missing: readonly number[],
+    targets: readonly Uint8Array[],
+    size: number,
+  ): Uint8Array[] {
     const out = shards.slice() as Uint8Array[];
     if (missing.length === 0) return out;
     // Like klauspost, decode from the first k present shards (data shards first, so a pattern
     // with few data losses mostly reads data shards).
-    const chosen = present.slice(0, this.dataShards);
+    const chosen: number[] = [];
+    for (let i = 0; i < shards.length && chosen.length < this.dataShards; i++) {
+      if (shards[i] !== undefined && shards[i] !== null) chosen.push(i);
+    }
     const coeffs = this.#decodeRows(chosen, missing);
-    const rebuilt = missing.map(() => new Uint8Array(size));
     this.#kernel.mulRows(
       coeffs,
       chosen.map((i) => shards[i]!),
-      rebuilt,
+      targets,
       size,
     );
     missing.forEach((idx, j) => {
-      out[idx] = rebuilt[j]!;
+      out[idx] = targets[j]!;
     });
     return out;
   }
