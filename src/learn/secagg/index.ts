@@ -15,10 +15,15 @@
  * See docs/learn-secagg.md for the protocol, the parameter choice of SecAgg+ and the limits.
  */
 
+export * from './client.ts';
 export * from './errors.ts';
 export * from './field.ts';
+export * from './keys.ts';
 export * from './limits.ts';
+export * from './messages.ts';
 export * from './params.ts';
+export * from './prg.ts';
 export * from './quantize.ts';
+export * from './server.ts';
 export * from './simulate.ts';
 export * from './types.ts';

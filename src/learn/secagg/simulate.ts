@@ -1,20 +1,225 @@
 /**
- * {@link secureAggregate}: one secure-aggregation round run in process.
+ * {@link secureAggregate}: one secure-aggregation round run in process — every client's state
+ * machine and the server's, messages handed over directly, a dropout plan applied stage by
+ * stage, CPU time measured per party. The same state machines run between real nodes.
  */
-import { SecAggError, SecAggErrorCode } from './errors.ts';
-import type { SecureAggregateOptions, SecureAggregateResult } from './types.ts';
+import { randomBytes } from 'node:crypto';
+import { SecAggClient } from './client.ts';
+import { isSecAggError, SecAggError, SecAggErrorCode } from './errors.ts';
+import {
+  SECAGG_CLIENTS_MAX,
+  SECAGG_CLIP_RANGE_DEFAULT,
+  SECAGG_SESSION_ID_BYTES,
+  SECAGG_VECTOR_WORDS_MAX,
+} from './limits.ts';
+import type { SecAggClientMessage, SecAggServerMessage, SecAggSessionConfig } from './messages.ts';
+import { chooseSecAggParams } from './params.ts';
+import {
+  checkQuantization,
+  dequantizeSum,
+  encodeWeightedUpdate,
+  quantizationLevelsFor,
+} from './quantize.ts';
+import { SecAggServer } from './server.ts';
+import {
+  SECAGG_STAGES,
+  type SecAggStage,
+  type SecAggStats,
+  type SecureAggregateOptions,
+  type SecureAggregateResult,
+} from './types.ts';
+
+function bad(field: string, why: string): never {
+  throw new SecAggError(SecAggErrorCode.BadConfig, `${field} ${why}`, { details: { field } });
+}
+
+function validate(o: SecureAggregateOptions): { n: number; d: number } {
+  const n = o.updates.length;
+  if (n < 2 || n > SECAGG_CLIENTS_MAX)
+    bad('updates', `must hold 2..${SECAGG_CLIENTS_MAX} clients, has ${n}`);
+  if (o.weights.length !== n) bad('weights', `has ${o.weights.length} entries for ${n} updates`);
+  if (o.clientIds !== undefined && (o.clientIds.length !== n || new Set(o.clientIds).size !== n))
+    bad('clientIds', 'must be n distinct ids');
+  const d = (o.updates[0] as Float32Array).length;
+  if (d < 1 || d + 1 > SECAGG_VECTOR_WORDS_MAX)
+    bad('updates', `length ${d} out of [1, ${SECAGG_VECTOR_WORDS_MAX - 1}]`);
+  o.updates.forEach((u, i) => {
+    if (u.length !== d) bad('updates', `client ${i} has length ${u.length}, expected ${d}`);
+  });
+  for (const [i, stage] of o.dropouts ?? []) {
+    if (!Number.isInteger(i) || i < 0 || i >= n) bad('dropouts', `client index ${i} out of range`);
+    if (!SECAGG_STAGES.includes(stage)) bad('dropouts', `unknown stage ${String(stage)}`);
+  }
+  return { n, d };
+}
+
+function sessionConfig(o: SecureAggregateOptions, n: number, d: number): SecAggSessionConfig {
+  const sessionId = o.sessionId ?? new Uint8Array(randomBytes(SECAGG_SESSION_ID_BYTES));
+  if (sessionId.length !== SECAGG_SESSION_ID_BYTES)
+    bad('sessionId', `must be ${SECAGG_SESSION_ID_BYTES} bytes`);
+  let t = o.threshold;
+  let k = o.mode === 'full' ? n - 1 : o.neighbours;
+  if (t === undefined || k === undefined) {
+    const p = chooseSecAggParams(n, o.mode, o.threat);
+    t ??= p.t;
+    k ??= p.k;
+  }
+  if (!Number.isInteger(k) || k < 1 || k > n - 1) bad('neighbours', `${k} out of [1, ${n - 1}]`);
+  if (!Number.isInteger(t) || t < 1 || t > k) bad('threshold', `${t} out of [1, ${k}]`);
+  return { sessionId, mode: o.mode, n, t, k, vectorLength: d + 1 };
+}
+
+type Party = { readonly client: SecAggClient; readonly index: number; ms: number; alive: boolean };
+
+function emptyStages(): Record<SecAggStage, number> {
+  return { advertise: 0, share: 0, 'masked-input': 0, consistency: 0, unmask: 0 };
+}
 
 /**
  * Runs one secure-aggregation round (all clients and the server in this process) and returns
- * the weighted mean of the survivors' updates.
- * @throws {SecAggError} SECAGG_BAD_CONFIG on invalid options (aborts are reported in the result).
+ * the weighted mean Σw·x/Σw of the survivors' updates. Aborts (too many dropouts, a failed
+ * consistency check) are returned in `aborted`, never thrown.
+ * @throws {SecAggError} SECAGG_BAD_CONFIG / SECAGG_QUANTIZATION_OVERFLOW / SECAGG_PARAMS_INFEASIBLE / SECAGG_MALFORMED (non-finite update) on bad options.
+ * @example
+ * const r = await secureAggregate({ updates, weights, mode: 'plus', rng: new CryptoRng() });
+ * if (r.aborted === undefined) model.set(r.weightedMean);
  */
-export async function secureAggregate(
-  options: SecureAggregateOptions,
-): Promise<SecureAggregateResult> {
-  await Promise.resolve();
+export async function secureAggregate(o: SecureAggregateOptions): Promise<SecureAggregateResult> {
+  const { n, d } = validate(o);
+  const config = sessionConfig(o, n, d);
+  const clipRange = o.clipRange ?? SECAGG_CLIP_RANGE_DEFAULT;
+  const levels = o.quantizationLevels ?? quantizationLevelsFor(n);
+  checkQuantization(n, levels, clipRange);
+  const maxWeight = o.maxWeight ?? Math.max(...o.weights);
+  const stageOf = (i: number): number => {
+    const s = o.dropouts?.get(i);
+    return s === undefined ? SECAGG_STAGES.length : SECAGG_STAGES.indexOf(s);
+  };
+  const droppedByStage = emptyStages();
+  const server = new SecAggServer({ config, rng: o.rng });
+  let serverMs = 0;
+  const parties: Party[] = [];
+  const inputs: Uint32Array[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    const noise = o.noise;
+    inputs.push(
+      encodeWeightedUpdate(o.updates[i] as Float32Array, {
+        weight: o.weights[i] as number,
+        maxWeight,
+        clipRange,
+        levels,
+        rng: o.rng,
+        ...(noise === undefined ? {} : { noise: (v: Float32Array) => noise(v, i, o.rng) }),
+      }),
+    );
+    parties.push({
+      client: new SecAggClient({ id: i + 1, config, rng: o.rng }),
+      index: i,
+      ms: performance.now() - t0,
+      alive: true,
+    });
+  }
+  let requests = new Map<number, SecAggServerMessage>();
+  let aborted: SecAggError | undefined;
+  let serverUnmaskMs = 0;
+  let sum: Uint32Array | undefined;
+  for (let round = 0; round < SECAGG_STAGES.length && aborted === undefined; round++) {
+    for (const p of parties) {
+      if (!p.alive) continue;
+      if (stageOf(p.index) <= round || (round > 0 && !requests.has(p.client.id))) {
+        p.alive = false;
+        droppedByStage[SECAGG_STAGES[round] as SecAggStage]++;
+        continue;
+      }
+      const t0 = performance.now();
+      let msg: SecAggClientMessage;
+      try {
+        msg = clientStep(
+          p.client,
+          round,
+          requests.get(p.client.id),
+          inputs[p.index] as Uint32Array,
+        );
+      } catch (e) {
+        // A client that refuses (too few neighbours, inconsistent server) leaves the round.
+        if (!isSecAggError(e)) throw e;
+        p.alive = false;
+        droppedByStage[SECAGG_STAGES[round] as SecAggStage]++;
+        continue;
+      } finally {
+        p.ms += performance.now() - t0;
+      }
+      const t1 = performance.now();
+      server.receive(msg);
+      serverMs += performance.now() - t1;
+    }
+    const t2 = performance.now();
+    try {
+      if (round === 0) requests = server.closeAdvertise();
+      else if (round === 1) requests = server.closeShare();
+      else if (round === 2) requests = server.closeMaskedInput();
+      else if (round === 3) requests = server.closeConsistency();
+      else sum = server.closeUnmask();
+    } catch (e) {
+      if (!isSecAggError(e)) throw e;
+      aborted = e;
+    }
+    const dt = performance.now() - t2;
+    serverMs += dt;
+    if (round === 4) serverUnmaskMs = dt;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  const ids = (i: number): string => o.clientIds?.[i] ?? `c${i}`;
+  const survivorSet = new Set(aborted === undefined ? server.survivors : []);
+  const survivors = parties.filter((p) => survivorSet.has(p.client.id)).map((p) => ids(p.index));
+  const dropped = parties.filter((p) => !survivorSet.has(p.client.id)).map((p) => ids(p.index));
+  const times = parties.map((p) => p.ms);
+  const stats: SecAggStats = {
+    n,
+    threshold: config.t,
+    neighbours: config.k,
+    vectorLength: config.vectorLength,
+    quantizationLevels: levels,
+    serverMs,
+    serverUnmaskMs,
+    clientMsMean: times.reduce((a, b) => a + b, 0) / n,
+    clientMsMax: Math.max(...times),
+    pairMasksRecovered: server.stats.pairMasksRecovered,
+    selfMasksRemoved: server.stats.selfMasksRemoved,
+    droppedByStage,
+    rejected: server.rejected,
+  };
+  if (aborted !== undefined || sum === undefined) {
+    return {
+      weightedMean: new Float32Array(0),
+      totalWeight: 0,
+      survivors: [],
+      dropped: parties.map((p) => ids(p.index)),
+      aborted: aborted ?? new SecAggError(SecAggErrorCode.WrongState, 'no sum'),
+      stats,
+    };
+  }
+  const sumX = dequantizeSum(sum, survivors.length, clipRange, levels);
+  const wsum = sumX[0] as number;
+  const weightedMean = new Float32Array(d);
+  for (let i = 0; i < d; i++) weightedMean[i] = (sumX[i + 1] as number) / wsum;
+  return { weightedMean, totalWeight: wsum * maxWeight, survivors, dropped, stats };
+}
+
+function clientStep(
+  c: SecAggClient,
+  round: number,
+  req: SecAggServerMessage | undefined,
+  input: Uint32Array,
+): SecAggClientMessage {
+  if (round === 0) return c.advertise();
+  if (req?.kind === 'share-request' && round === 1) return c.share(req);
+  if (req?.kind === 'masked-input-request' && round === 2) return c.maskInput(req, input);
+  if (req?.kind === 'consistency-request' && round === 3) return c.consistency(req);
+  if (req?.kind === 'unmask-request' && round === 4) return c.unmask(req);
   throw new SecAggError(
     SecAggErrorCode.WrongState,
-    `secureAggregate is being implemented (${options.mode})`,
+    `no request for client ${c.id} in round ${round}`,
   );
 }

@@ -1,0 +1,333 @@
+/**
+ * The client state machine of secure aggregation (Bonawitz et al. 2017, Fig. 4, "User" side;
+ * SecAgg+ restricts every "for all v" to the client's neighbourhood N(u)). One instance serves
+ * one session; each method is one round and may be called once, in order.
+ */
+import { createHash, type KeyObject } from 'node:crypto';
+import type { Rng } from '../../core/index.ts';
+import { SecAggError, SecAggErrorCode } from './errors.ts';
+import { shamirShareLength, shamirSplit } from './field.ts';
+import {
+  channelDecrypt,
+  channelEncrypt,
+  channelKey,
+  generateEd25519,
+  generateX25519,
+  type RawKeyPair,
+  signEd25519,
+  verifyEd25519,
+  x25519Shared,
+} from './keys.ts';
+import { SECAGG_KEY_BYTES } from './limits.ts';
+import type {
+  AdvertiseMsg,
+  ConsistencyMsg,
+  ConsistencyRequest,
+  MaskedInputMsg,
+  MaskedInputRequest,
+  NeighbourKeys,
+  SecAggSessionConfig,
+  ShareMsg,
+  ShareOf,
+  ShareRequest,
+  UnmaskMsg,
+  UnmaskRequest,
+} from './messages.ts';
+import { SECAGG_SHARE_PLAINTEXT_BYTES } from './messages.ts';
+import { applyPrgMask, pairwiseSeed } from './prg.ts';
+
+const SHARE_WORDS = shamirShareLength(SECAGG_KEY_BYTES);
+const CONSISTENCY_LABEL = Buffer.from('genesis-secagg/v1/consistency', 'ascii');
+
+/** What a client signs in round 3: a hash of the session id and the sorted survivor set U3. */
+export function consistencyDigest(sessionId: Uint8Array, survivors: Uint32Array): Uint8Array {
+  const h = createHash('sha256').update(CONSISTENCY_LABEL).update(sessionId);
+  h.update(new Uint8Array(survivors.buffer, survivors.byteOffset, survivors.byteLength));
+  return new Uint8Array(h.digest());
+}
+
+function fail(
+  code: (typeof SecAggErrorCode)[keyof typeof SecAggErrorCode],
+  message: string,
+  details: Record<string, unknown> = {},
+): never {
+  throw new SecAggError(code, message, { details });
+}
+
+function isSortedUnique(a: Uint32Array): boolean {
+  for (let i = 1; i < a.length; i++) if ((a[i] as number) <= (a[i - 1] as number)) return false;
+  return true;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return (
+    a.length === b.length &&
+    Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(
+      Buffer.from(b.buffer, b.byteOffset, b.byteLength),
+    )
+  );
+}
+
+/** Options of {@link SecAggClient}. */
+export interface SecAggClientOptions {
+  /** This client's id, 1..n (its Shamir evaluation point). */
+  readonly id: number;
+  readonly config: SecAggSessionConfig;
+  /** Randomness for keys and shares (a CryptoRng outside tests). */
+  readonly rng: Rng;
+}
+
+/** One client of one secure-aggregation session. */
+export class SecAggClient {
+  readonly id: number;
+  private readonly config: SecAggSessionConfig;
+  private readonly rng: Rng;
+  private readonly c: RawKeyPair;
+  private readonly s: RawKeyPair;
+  private readonly sig: RawKeyPair;
+  private next = 0;
+  private neighbours = new Map<number, NeighbourKeys>();
+  private channel = new Map<number, Uint8Array>();
+  /** Shares this client holds, by the neighbour they belong to: [b share, s^SK share]. */
+  private held = new Map<number, [Uint32Array, Uint32Array]>();
+  private survivors: Uint32Array | undefined;
+  private bSeed: Uint8Array | undefined;
+
+  constructor(options: SecAggClientOptions) {
+    this.id = options.id;
+    this.config = options.config;
+    this.rng = options.rng;
+    this.c = generateX25519(this.rng);
+    this.s = generateX25519(this.rng);
+    this.sig = generateEd25519(this.rng);
+  }
+
+  private enter(round: number, session: Uint8Array, to: number): void {
+    if (this.next !== round)
+      fail(SecAggErrorCode.WrongState, `client ${this.id} is at round ${this.next}, not ${round}`, {
+        round,
+      });
+    if (!sameBytes(session, this.config.sessionId))
+      fail(SecAggErrorCode.Replay, 'request of another session', { round });
+    if (to !== this.id)
+      fail(SecAggErrorCode.UnknownClient, `request addressed to ${to}, not ${this.id}`, { round });
+    this.next = round + 1;
+  }
+
+  /** Round 0 (AdvertiseKeys): the client's public keys. */
+  advertise(): AdvertiseMsg {
+    this.enter(0, this.config.sessionId, this.id);
+    return {
+      kind: 'advertise',
+      session: this.config.sessionId,
+      from: this.id,
+      cPk: this.c.publicRaw,
+      sPk: this.s.publicRaw,
+      sigPk: this.sig.publicRaw,
+    };
+  }
+
+  /**
+   * Round 1 (ShareKeys): draws the self-mask seed b_u and Shamir-shares b_u and s_u^SK t-of-|N(u)|
+   * among the neighbours, each share pair encrypted to its holder.
+   * @throws {SecAggError} SECAGG_TOO_FEW_CLIENTS when fewer than t neighbours advertised; SECAGG_MALFORMED on a bad roster.
+   */
+  share(req: ShareRequest): ShareMsg {
+    this.enter(1, req.session, req.to);
+    const { t, k, sessionId } = this.config;
+    if (req.neighbours.length > k)
+      fail(SecAggErrorCode.Malformed, `roster of ${req.neighbours.length} exceeds k = ${k}`);
+    for (const nb of req.neighbours) {
+      if (nb.id === this.id || this.neighbours.has(nb.id) || nb.id < 1 || nb.id > this.config.n)
+        fail(SecAggErrorCode.Malformed, `bad neighbour id ${nb.id}`);
+      this.neighbours.set(nb.id, nb);
+    }
+    if (this.neighbours.size < t)
+      fail(
+        SecAggErrorCode.TooFewClients,
+        `only ${this.neighbours.size} neighbours, threshold ${t}`,
+        { t },
+      );
+    const ids = [...this.neighbours.keys()];
+    const b = this.rng.fill(new Uint8Array(SECAGG_KEY_BYTES));
+    this.bSeed = b;
+    const bShares = shamirSplit(b, ids, t, this.rng);
+    const skShares = shamirSplit(this.s.privateRaw, ids, t, this.rng);
+    const shares = ids.map((v, i) => {
+      const key = channelKey(
+        x25519Shared(this.c.privateKey, (this.neighbours.get(v) as NeighbourKeys).cPk),
+        sessionId,
+      );
+      this.channel.set(v, key);
+      const pt = Buffer.alloc(SECAGG_SHARE_PLAINTEXT_BYTES);
+      pt.writeUInt32BE(this.id, 0);
+      pt.writeUInt32BE(v, 4);
+      (bShares[i] as Uint32Array).forEach((x, j) => pt.writeUInt32BE(x, 8 + 4 * j));
+      (skShares[i] as Uint32Array).forEach((x, j) =>
+        pt.writeUInt32BE(x, 8 + 4 * (SHARE_WORDS + j)),
+      );
+      return { to: v, ct: channelEncrypt(key, sessionId, this.id, v, pt) };
+    });
+    return { kind: 'share', session: sessionId, from: this.id, shares };
+  }
+
+  private decryptShares(req: MaskedInputRequest): void {
+    const { sessionId } = this.config;
+    for (const { from, ct } of req.ciphertexts) {
+      const key = this.channel.get(from);
+      if (key === undefined || this.held.has(from))
+        fail(SecAggErrorCode.Malformed, `ciphertext from ${from}, not a neighbour or repeated`, {
+          from,
+        });
+      const pt = Buffer.from(channelDecrypt(key, sessionId, from, this.id, ct));
+      if (
+        pt.length !== SECAGG_SHARE_PLAINTEXT_BYTES ||
+        pt.readUInt32BE(0) !== from ||
+        pt.readUInt32BE(4) !== this.id
+      ) {
+        fail(SecAggErrorCode.Decrypt, `share from ${from} names the wrong sender or recipient`, {
+          from,
+        });
+      }
+      const bs = new Uint32Array(SHARE_WORDS);
+      const ss = new Uint32Array(SHARE_WORDS);
+      for (let j = 0; j < SHARE_WORDS; j++) {
+        bs[j] = pt.readUInt32BE(8 + 4 * j);
+        ss[j] = pt.readUInt32BE(8 + 4 * (SHARE_WORDS + j));
+      }
+      this.held.set(from, [bs, ss]);
+    }
+  }
+
+  /**
+   * Round 2 (MaskedInputCollection): y_u = x_u + PRG(b_u) + Σ_{v∈U2∩N(u)} ±PRG(s_{u,v}) mod 2^32,
+   * + when u < v and − otherwise, so that pairwise masks cancel in the sum.
+   * @throws {SecAggError} SECAGG_TOO_FEW_CLIENTS when fewer than t neighbours shared; SECAGG_DECRYPT on a bad ciphertext.
+   */
+  maskInput(req: MaskedInputRequest, input: Uint32Array): MaskedInputMsg {
+    this.enter(2, req.session, req.to);
+    const { t, vectorLength, sessionId } = this.config;
+    if (input.length !== vectorLength)
+      fail(
+        SecAggErrorCode.BadConfig,
+        `input has ${input.length} words, session expects ${vectorLength}`,
+      );
+    this.decryptShares(req);
+    if (this.held.size < t)
+      fail(
+        SecAggErrorCode.TooFewClients,
+        `only ${this.held.size} neighbours shared keys, threshold ${t}`,
+        { t },
+      );
+    const y = Uint32Array.from(input);
+    applyPrgMask(y, this.bSeed as Uint8Array, 1);
+    for (const v of this.held.keys()) {
+      const shared = x25519Shared(this.s.privateKey, (this.neighbours.get(v) as NeighbourKeys).sPk);
+      applyPrgMask(y, pairwiseSeed(shared, sessionId, this.id, v), this.id < v ? 1 : -1);
+      shared.fill(0);
+    }
+    // The self-mask seed is only ever needed again as shares; wipe it (STYLE: secrets are zeroed).
+    this.bSeed?.fill(0);
+    return { kind: 'masked-input', session: sessionId, from: this.id, y };
+  }
+
+  /**
+   * Round 3 (ConsistencyCheck): signs the survivor set U3 so that the server cannot show
+   * different sets to different clients.
+   * @throws {SecAggError} SECAGG_CONSISTENCY when U3 is malformed, too small, or names a neighbour that never shared.
+   */
+  consistency(req: ConsistencyRequest): ConsistencyMsg {
+    this.enter(3, req.session, req.to);
+    const u3 = req.survivors;
+    if (!(u3 instanceof Uint32Array) || !isSortedUnique(u3))
+      fail(SecAggErrorCode.Consistency, 'survivor set is not sorted and unique');
+    if (u3.length < this.config.t)
+      fail(
+        SecAggErrorCode.TooFewClients,
+        `only ${u3.length} survivors, threshold ${this.config.t}`,
+      );
+    if (!u3.includes(this.id)) fail(SecAggErrorCode.Consistency, 'survivor set omits this client');
+    for (const v of u3)
+      if (this.neighbours.has(v) && !this.held.has(v))
+        fail(SecAggErrorCode.Consistency, `survivor ${v} never shared keys`, { v });
+    this.survivors = Uint32Array.from(u3);
+    return {
+      kind: 'consistency',
+      session: this.config.sessionId,
+      from: this.id,
+      signature: signEd25519(
+        this.sig.privateKey as KeyObject,
+        consistencyDigest(this.config.sessionId, u3),
+      ),
+    };
+  }
+
+  private checkUnmaskRequest(req: UnmaskRequest, survivors: Uint32Array): Set<number> {
+    if (
+      !(req.survivors instanceof Uint32Array) ||
+      !sameBytes(
+        new Uint8Array(req.survivors.buffer, req.survivors.byteOffset, req.survivors.byteLength),
+        new Uint8Array(survivors.buffer),
+      )
+    ) {
+      fail(SecAggErrorCode.Consistency, 'survivor set changed between rounds 3 and 4');
+    }
+    const u3 = new Set(survivors);
+    for (const v of req.dropped) {
+      // The core of the consistency check: never reveal s^SK of a client whose b share is asked too.
+      if (u3.has(v))
+        fail(SecAggErrorCode.Consistency, `server asks for both shares of client ${v}`, { v });
+    }
+    const expected = [...this.held.keys()].filter((v) => !u3.has(v)).sort((a, b) => a - b);
+    if (expected.length !== req.dropped.length || expected.some((v, i) => v !== req.dropped[i])) {
+      fail(
+        SecAggErrorCode.Consistency,
+        'dropped set differs from neighbours that shared but did not survive',
+      );
+    }
+    const digest = consistencyDigest(this.config.sessionId, survivors);
+    const signers = new Set<number>();
+    for (const { from, signature } of req.signatures) {
+      const nb = from === this.id ? { sigPk: this.sig.publicRaw } : this.neighbours.get(from);
+      if (nb === undefined || signers.has(from) || !u3.has(from))
+        fail(
+          SecAggErrorCode.Consistency,
+          `signature from ${from} is not from a surviving neighbour`,
+          { from },
+        );
+      if (!verifyEd25519(nb.sigPk, digest, signature))
+        fail(SecAggErrorCode.Consistency, `signature of ${from} is not over this survivor set`, {
+          from,
+        });
+      signers.add(from);
+    }
+    if (signers.size < this.config.t)
+      fail(
+        SecAggErrorCode.TooFewClients,
+        `only ${signers.size} consistent signatures, threshold ${this.config.t}`,
+      );
+    return u3;
+  }
+
+  /**
+   * Round 4 (Unmasking): after checking the signatures over U3, reveals the b share of every
+   * surviving neighbour and the s^SK share of every neighbour that shared but did not survive —
+   * never both for the same neighbour. Any inconsistency and the client reveals nothing.
+   * @throws {SecAggError} SECAGG_CONSISTENCY or SECAGG_TOO_FEW_CLIENTS.
+   */
+  unmask(req: UnmaskRequest): UnmaskMsg {
+    this.enter(4, req.session, req.to);
+    const survivors = this.survivors;
+    if (survivors === undefined)
+      return fail(SecAggErrorCode.WrongState, 'no survivor set from round 3');
+    const u3 = this.checkUnmaskRequest(req, survivors);
+    const selfShares: ShareOf[] = [];
+    const keyShares: ShareOf[] = [];
+    for (const [v, [bs, ss]] of this.held) {
+      if (u3.has(v)) selfShares.push({ of: v, share: bs });
+      else keyShares.push({ of: v, share: ss });
+    }
+    this.held.clear();
+    return { kind: 'unmask', session: this.config.sessionId, from: this.id, selfShares, keyShares };
+  }
+}

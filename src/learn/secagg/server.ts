@@ -1,0 +1,389 @@
+/**
+ * The server state machine of secure aggregation (Bonawitz et al. 2017, Fig. 4, "Server" side,
+ * with SecAgg+ neighbourhoods). The server receives client messages one by one with
+ * {@link SecAggServer.receive} (which rejects malformed, replayed, duplicate and unknown-sender
+ * messages with typed errors and counts them) and closes each round with `close*()`, which
+ * returns the requests for the next round or throws a SECAGG_TOO_FEW_* error: the round aborts.
+ */
+import type { Logger, Rng } from '../../core/index.ts';
+import { SecAggError, SecAggErrorCode, type SecAggErrorCodeValue } from './errors.ts';
+import { lagrangeAtZero, shamirCombine } from './field.ts';
+import { x25519PrivateFromRaw, x25519PublicOfPrivate, x25519Shared } from './keys.ts';
+import { SECAGG_KEY_BYTES } from './limits.ts';
+import {
+  type AdvertiseMsg,
+  type ConsistencyRequest,
+  type MaskedInputRequest,
+  SECAGG_CLIENT_KINDS,
+  type SecAggClientMessage,
+  type SecAggSessionConfig,
+  type ShareMsg,
+  type ShareRequest,
+  type UnmaskMsg,
+  type UnmaskRequest,
+  validateClientMessage,
+} from './messages.ts';
+import { buildNeighbourhoods } from './params.ts';
+import { applyPrgMask, pairwiseSeed } from './prg.ts';
+
+/** Options of {@link SecAggServer}. */
+export interface SecAggServerOptions {
+  readonly config: SecAggSessionConfig;
+  /** Randomness for the SecAgg+ graph. */
+  readonly rng: Rng;
+  readonly logger?: Logger;
+}
+
+/** Counters of the unmasking round. */
+export interface SecAggUnmaskStats {
+  readonly pairMasksRecovered: number;
+  readonly selfMasksRemoved: number;
+}
+
+function abort(
+  code: SecAggErrorCodeValue,
+  message: string,
+  details: Record<string, unknown> = {},
+): never {
+  throw new SecAggError(code, message, { details });
+}
+
+/** The server of one secure-aggregation session. */
+export class SecAggServer {
+  private readonly config: SecAggSessionConfig;
+  private readonly rng: Rng;
+  private readonly logger: Logger | undefined;
+  private round = 0;
+  private readonly inbox: Map<number, SecAggClientMessage>[] = [
+    new Map(),
+    new Map(),
+    new Map(),
+    new Map(),
+    new Map(),
+  ];
+  private readonly rejectedByCode = new Map<string, number>();
+  private keys = new Map<number, AdvertiseMsg>();
+  private graph = new Map<number, number[]>();
+  private u2 = new Set<number>();
+  private u3 = new Uint32Array(0);
+  private u3set = new Set<number>();
+  private unmaskStats: SecAggUnmaskStats = { pairMasksRecovered: 0, selfMasksRemoved: 0 };
+
+  constructor(options: SecAggServerOptions) {
+    this.config = options.config;
+    this.rng = options.rng;
+    this.logger = options.logger;
+  }
+
+  /** Messages rejected so far, by error code. */
+  get rejected(): Readonly<Record<string, number>> {
+    return Object.fromEntries(this.rejectedByCode);
+  }
+
+  /** Counters of the last unmasking. */
+  get stats(): SecAggUnmaskStats {
+    return this.unmaskStats;
+  }
+
+  /** The neighbourhoods (set after round 0). */
+  get neighbourhoods(): ReadonlyMap<number, readonly number[]> {
+    return this.graph;
+  }
+
+  /** The clients whose inputs are in the sum (U3; set after round 2). */
+  get survivors(): readonly number[] {
+    return [...this.u3];
+  }
+
+  private reject(e: SecAggError): never {
+    this.rejectedByCode.set(e.code, (this.rejectedByCode.get(e.code) ?? 0) + 1);
+    this.logger?.warn(
+      { code: e.code, details: e.details },
+      `secagg: rejected message: ${e.message}`,
+    );
+    throw e;
+  }
+
+  private expectedSenders(round: number): ((id: number) => boolean) | undefined {
+    if (round === 0) return undefined;
+    if (round === 1) return (id) => this.keys.has(id);
+    if (round === 2) return (id) => this.u2.has(id);
+    if (round === 3) return (id) => this.u3set.has(id);
+    return (id) => this.inbox[3]?.has(id) === true;
+  }
+
+  /**
+   * Accepts one client message of the current round.
+   * @throws {SecAggError} SECAGG_MALFORMED, SECAGG_REPLAY (other session or round), SECAGG_DUPLICATE,
+   * SECAGG_UNKNOWN_CLIENT (not in the round's set); each is counted in {@link rejected}.
+   */
+  receive(message: unknown): void {
+    let msg: SecAggClientMessage;
+    try {
+      msg = validateClientMessage(message, this.config);
+    } catch (e) {
+      return this.reject(e as SecAggError);
+    }
+    if (!Buffer.from(msg.session).equals(Buffer.from(this.config.sessionId))) {
+      this.reject(
+        new SecAggError(SecAggErrorCode.Replay, 'message of another session', {
+          details: { from: msg.from },
+        }),
+      );
+    }
+    const round = SECAGG_CLIENT_KINDS.indexOf(msg.kind);
+    if (round !== this.round) {
+      this.reject(
+        new SecAggError(SecAggErrorCode.Replay, `${msg.kind} message during round ${this.round}`, {
+          details: { from: msg.from, round },
+        }),
+      );
+    }
+    const allowed = this.expectedSenders(round);
+    if (allowed !== undefined && !allowed(msg.from)) {
+      this.reject(
+        new SecAggError(
+          SecAggErrorCode.UnknownClient,
+          `client ${msg.from} is not in round ${round}`,
+          { details: { from: msg.from } },
+        ),
+      );
+    }
+    const inbox = this.inbox[round] as Map<number, SecAggClientMessage>;
+    if (inbox.has(msg.from))
+      this.reject(
+        new SecAggError(SecAggErrorCode.Duplicate, `second ${msg.kind} from ${msg.from}`, {
+          details: { from: msg.from },
+        }),
+      );
+    try {
+      if (msg.kind === 'share') this.checkShare(msg);
+      if (msg.kind === 'unmask') this.checkUnmask(msg);
+    } catch (e) {
+      return this.reject(e as SecAggError);
+    }
+    inbox.set(msg.from, msg);
+  }
+
+  private checkShare(msg: ShareMsg): void {
+    const nbs = new Set((this.graph.get(msg.from) ?? []).filter((v) => this.keys.has(v)));
+    const seen = new Set<number>();
+    for (const { to } of msg.shares) {
+      if (!nbs.has(to) || seen.has(to))
+        abort(
+          SecAggErrorCode.Malformed,
+          `share from ${msg.from} to ${to}: not a neighbour or repeated`,
+        );
+      seen.add(to);
+    }
+    if (seen.size !== nbs.size)
+      abort(
+        SecAggErrorCode.Malformed,
+        `client ${msg.from} shared with ${seen.size} of ${nbs.size} neighbours`,
+      );
+  }
+
+  private checkUnmask(msg: UnmaskMsg): void {
+    const nbs = new Set(this.graph.get(msg.from) ?? []);
+    const seen = new Set<number>();
+    for (const { of } of msg.selfShares) {
+      if (!nbs.has(of) || !this.u3set.has(of) || seen.has(of))
+        abort(SecAggErrorCode.Malformed, `self-mask share of ${of} from ${msg.from} not expected`);
+      seen.add(of);
+    }
+    for (const { of } of msg.keyShares) {
+      if (!nbs.has(of) || !this.u2.has(of) || this.u3set.has(of) || seen.has(of))
+        abort(SecAggErrorCode.Malformed, `key share of ${of} from ${msg.from} not expected`);
+      seen.add(of);
+    }
+  }
+
+  private close(round: number): Map<number, SecAggClientMessage> {
+    if (this.round !== round)
+      abort(SecAggErrorCode.WrongState, `server is at round ${this.round}, not ${round}`);
+    const inbox = this.inbox[round] as Map<number, SecAggClientMessage>;
+    if (inbox.size < this.config.t) {
+      this.round = -1;
+      abort(
+        SecAggErrorCode.TooFewClients,
+        `round ${round}: ${inbox.size} clients answered, threshold ${this.config.t}`,
+        { round, answered: inbox.size },
+      );
+    }
+    this.round = round + 1;
+    return inbox;
+  }
+
+  /** Ends round 0: builds the neighbourhood graph over U1 and returns each client's roster. */
+  closeAdvertise(): Map<number, ShareRequest> {
+    const inbox = this.close(0);
+    for (const [id, m] of inbox) this.keys.set(id, m as AdvertiseMsg);
+    const ids = [...this.keys.keys()].sort((a, b) => a - b);
+    const k =
+      this.config.mode === 'full' ? ids.length - 1 : Math.min(this.config.k, ids.length - 1);
+    this.graph = buildNeighbourhoods(
+      ids,
+      k % 2 === 0 || k === ids.length - 1 ? k : k - 1,
+      this.rng,
+    );
+    const out = new Map<number, ShareRequest>();
+    for (const id of ids) {
+      const neighbours = (this.graph.get(id) ?? []).map((v) => {
+        const m = this.keys.get(v) as AdvertiseMsg;
+        return { id: v, cPk: m.cPk, sPk: m.sPk, sigPk: m.sigPk };
+      });
+      out.set(id, { kind: 'share-request', session: this.config.sessionId, to: id, neighbours });
+    }
+    return out;
+  }
+
+  /** Ends round 1: routes each encrypted share pair to its holder (only from senders in U2). */
+  closeShare(): Map<number, MaskedInputRequest> {
+    const inbox = this.close(1);
+    this.u2 = new Set(inbox.keys());
+    const routed = new Map<number, { from: number; ct: Uint8Array }[]>();
+    for (const id of this.u2) routed.set(id, []);
+    for (const [from, m] of inbox) {
+      for (const { to, ct } of (m as ShareMsg).shares) routed.get(to)?.push({ from, ct });
+    }
+    const out = new Map<number, MaskedInputRequest>();
+    for (const [to, ciphertexts] of routed)
+      out.set(to, {
+        kind: 'masked-input-request',
+        session: this.config.sessionId,
+        to,
+        ciphertexts,
+      });
+    return out;
+  }
+
+  /** Ends round 2: fixes U3 and asks its members to sign it. */
+  closeMaskedInput(): Map<number, ConsistencyRequest> {
+    const inbox = this.close(2);
+    this.u3 = Uint32Array.from([...inbox.keys()].sort((a, b) => a - b));
+    this.u3set = new Set(this.u3);
+    const out = new Map<number, ConsistencyRequest>();
+    for (const to of this.u3)
+      out.set(to, {
+        kind: 'consistency-request',
+        session: this.config.sessionId,
+        to,
+        survivors: this.u3,
+      });
+    return out;
+  }
+
+  /** Ends round 3: sends U3, each client's dropped neighbours and its neighbours' signatures. */
+  closeConsistency(): Map<number, UnmaskRequest> {
+    const inbox = this.close(3);
+    const out = new Map<number, UnmaskRequest>();
+    for (const to of inbox.keys()) {
+      const nbs = this.graph.get(to) ?? [];
+      const dropped = Uint32Array.from(nbs.filter((v) => this.u2.has(v) && !this.u3set.has(v)));
+      const signatures = nbs.flatMap((v) => {
+        const m = inbox.get(v);
+        return m?.kind === 'consistency' ? [{ from: v, signature: m.signature }] : [];
+      });
+      out.set(to, {
+        kind: 'unmask-request',
+        session: this.config.sessionId,
+        to,
+        survivors: this.u3,
+        dropped,
+        signatures,
+      });
+    }
+    return out;
+  }
+
+  /** Holders of `of`'s shares that answered round 4, the first t of them, and their shares. */
+  private sharesOf(
+    of: number,
+    responders: Map<number, UnmaskMsg>,
+    self: boolean,
+  ): { xs: number[]; shares: Uint32Array[] } {
+    const xs: number[] = [];
+    const shares: Uint32Array[] = [];
+    for (const v of this.graph.get(of) ?? []) {
+      const m = responders.get(v);
+      const s =
+        m === undefined ? undefined : (self ? m.selfShares : m.keyShares).find((x) => x.of === of);
+      if (s === undefined) continue;
+      xs.push(v);
+      shares.push(s.share);
+      if (xs.length === this.config.t) break;
+    }
+    if (xs.length < this.config.t) {
+      this.round = -1;
+      abort(
+        SecAggErrorCode.TooFewShares,
+        `only ${xs.length} shares of client ${of}, threshold ${this.config.t}`,
+        { of, shares: xs.length },
+      );
+    }
+    return { xs, shares };
+  }
+
+  /**
+   * Ends round 4: Σ_{u∈U3} y_u minus every survivor's self-mask PRG(b_u) and, for every client
+   * that dropped after sharing, its pairwise masks with surviving neighbours (rebuilt from
+   * s_u^SK). Returns the exact sum Σ_{u∈U3} x_u mod 2^32.
+   * @throws {SecAggError} SECAGG_TOO_FEW_CLIENTS / SECAGG_TOO_FEW_SHARES: the round aborts.
+   */
+  closeUnmask(): Uint32Array {
+    const responders = this.close(4) as Map<number, UnmaskMsg>;
+    const lambdas = new Map<string, Float64Array>();
+    const lambdaOf = (xs: number[]): Float64Array => {
+      const key = xs.join(',');
+      let l = lambdas.get(key);
+      if (l === undefined) lambdas.set(key, (l = lagrangeAtZero(xs)));
+      return l;
+    };
+    const acc = new Uint32Array(this.config.vectorLength);
+    const view = new Int32Array(acc.buffer);
+    for (const u of this.u3) {
+      const y = new Int32Array((this.inbox[2]?.get(u) as { y: Uint32Array }).y.buffer);
+      for (let i = 0; i < view.length; i++) view[i] = ((view[i] as number) + (y[i] as number)) | 0;
+    }
+    let selfMasksRemoved = 0;
+    let pairMasksRecovered = 0;
+    for (const u of this.u3) {
+      const { xs, shares } = this.sharesOf(u, responders, true);
+      const b = shamirCombine(shares, lambdaOf(xs), SECAGG_KEY_BYTES);
+      applyPrgMask(acc, b, -1);
+      b.fill(0);
+      selfMasksRemoved++;
+    }
+    for (const u of this.u2) {
+      if (this.u3set.has(u)) continue;
+      const survivingNbs = (this.graph.get(u) ?? []).filter((v) => this.u3set.has(v));
+      if (survivingNbs.length === 0) continue;
+      const { xs, shares } = this.sharesOf(u, responders, false);
+      const sk = shamirCombine(shares, lambdaOf(xs), SECAGG_KEY_BYTES);
+      const sPk = (this.keys.get(u) as AdvertiseMsg).sPk;
+      if (!Buffer.from(x25519PublicOfPrivate(sk)).equals(Buffer.from(sPk))) {
+        this.round = -1;
+        abort(
+          SecAggErrorCode.TooFewShares,
+          `shares of client ${u} do not rebuild its advertised key`,
+          { of: u },
+        );
+      }
+      const key = x25519PrivateFromRaw(sk);
+      sk.fill(0);
+      for (const v of survivingNbs) {
+        const seed = pairwiseSeed(
+          x25519Shared(key, (this.keys.get(v) as AdvertiseMsg).sPk),
+          this.config.sessionId,
+          u,
+          v,
+        );
+        // y_v holds +PRG(s_{v,u}) when v < u: remove it with the opposite sign.
+        applyPrgMask(acc, seed, v < u ? -1 : 1);
+        pairMasksRecovered++;
+      }
+    }
+    this.unmaskStats = { pairMasksRecovered, selfMasksRemoved };
+    return acc;
+  }
+}
