@@ -5,6 +5,13 @@
  */
 export * from './errors.ts';
 export * from './limits.ts';
+export * from './messages.ts';
 export * from './nats-config.ts';
 export * from './nats-server.ts';
 export * from './nats-transport.ts';
+export * from './pod-agent.ts';
+export * from './scheduler.ts';
+export * from './state-store.ts';
+export * from './tile-agent.ts';
+export * from './wire.ts';
+export * from './workload.ts';
