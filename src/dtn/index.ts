@@ -4,11 +4,16 @@
  * (RFC 9174) and in-process convergence layers, and the interplanetary tier of the fabric.
  */
 
+export * from './admin.ts';
+export * from './agent.ts';
 export * from './bpsec.ts';
 export * from './bundle.ts';
 export * from './cgr.ts';
+export * from './cl-inproc.ts';
 export * from './crc.ts';
 export * from './eid.ts';
 export * from './errors.ts';
+export * from './fragment.ts';
 export * from './limits.ts';
 export * from './opportunistic.ts';
+export * from './store.ts';
