@@ -6,6 +6,13 @@
  */
 
 export {
+  CANONICAL_DEPTH_MAX,
+  type CanonicalValue,
+  canonicalBytes,
+  canonicalize,
+  parseCanonical,
+} from './canonical-json.ts';
+export {
   COMPOSITE_CONTEXT_BYTES_MAX,
   COMPOSITE_PREFIX,
   COMPOSITE_SCHEMES,
@@ -61,6 +68,13 @@ export {
   type TreeHead,
 } from './log.ts';
 export {
+  type CheckpointRound,
+  LOG_WITNESSES_MAX,
+  LogServer,
+  localWitness,
+  type WitnessClient,
+} from './log-server.ts';
+export {
   consistencyProof,
   EMPTY_ROOT,
   inclusionProof,
@@ -105,6 +119,58 @@ export {
   sameTreeHead,
   signNote,
 } from './note.ts';
+export {
+  type AnySigned,
+  checkSigned,
+  DirectoryRepoStore,
+  type Envelope,
+  expiresIn,
+  isExpired,
+  MemoryRepoStore,
+  type MetaFile,
+  type ReleaseLogger,
+  type RepoStore,
+  ROLE_NAMES,
+  type RoleKeys,
+  type RoleName,
+  type RoleSigners,
+  type RootSigned,
+  releaseLogEntry,
+  type SnapshotSigned,
+  sha256Hex,
+  signMetadata,
+  type TargetCustom,
+  type TargetFile,
+  type TargetsSigned,
+  type TimestampSigned,
+  TUF_EXPIRY_MS_DEFAULT,
+  TUF_KEY_TYPE,
+  TUF_ROOT_BYTES_MAX,
+  TUF_ROOT_ROTATIONS_MAX,
+  TUF_SIGNATURE_CONTEXT,
+  TUF_SNAPSHOT_BYTES_MAX,
+  TUF_SPEC_VERSION,
+  TUF_TARGETS_BYTES_MAX,
+  TUF_TIMESTAMP_BYTES_MAX,
+  type TufKey,
+  TufRepository,
+  tufKey,
+  tufKeyId,
+  verifyEnvelope,
+} from './tuf.ts';
+export {
+  type LogProofSource,
+  type Mirror,
+  type SecondaryImage,
+  type SecondaryState,
+  storeMirror,
+  type TrustedMetadata,
+  TUF_TARGET_BYTES_MAX,
+  TufClient,
+  type TufClientInit,
+  type VerifiedTarget,
+  verifySecondaryImage,
+} from './tuf-client.ts';
 export {
   type AddCheckpointRequest,
   type CheckpointPolicy,
