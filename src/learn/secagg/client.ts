@@ -162,10 +162,12 @@ export class SecAggClient {
       const pt = Buffer.alloc(SECAGG_SHARE_PLAINTEXT_BYTES);
       pt.writeUInt32BE(this.id, 0);
       pt.writeUInt32BE(v, 4);
-      (bShares[i] as Uint32Array).forEach((x, j) => pt.writeUInt32BE(x, 8 + 4 * j));
-      (skShares[i] as Uint32Array).forEach((x, j) =>
-        pt.writeUInt32BE(x, 8 + 4 * (SHARE_WORDS + j)),
-      );
+      const bs = bShares[i] as Uint32Array;
+      const ss = skShares[i] as Uint32Array;
+      for (let j = 0; j < SHARE_WORDS; j++) {
+        pt.writeUInt32BE(bs[j] as number, 8 + 4 * j);
+        pt.writeUInt32BE(ss[j] as number, 8 + 4 * (SHARE_WORDS + j));
+      }
       return { to: v, ct: channelEncrypt(key, sessionId, this.id, v, pt) };
     });
     return { kind: 'share', session: sessionId, from: this.id, shares };
