@@ -3,6 +3,15 @@
  * secure aggregation and differential privacy.
  */
 
+export { type CsvDataset, type CsvOptions, datasetToCsv, loadCsv, parseCsv } from './data/csv.ts';
+export {
+  concatDatasets,
+  generateTileData,
+  PDM_FEATURES,
+  type PdmOptions,
+  type TileRegime,
+  tileRegime,
+} from './data/pdm.ts';
 export {
   type ComputeRdpInput,
   calibrateNoise,
@@ -18,5 +27,78 @@ export {
   rdpToEpsilon,
   TF_PRIVACY_ORDERS,
 } from './dp/accountant.ts';
+export {
+  addGaussianNoise,
+  CLIP_NORM_MAX,
+  clipL2,
+  type DpConfig,
+  DpFedAvg,
+  l2Norm,
+  type NoisePlacement,
+} from './dp/dp-fedavg.ts';
 export * from './errors.ts';
+export {
+  LEARN_UPDATE_BYTES_MAX,
+  type ReceivedUpdate,
+  type RejectionCounts,
+  UpdateGuard,
+} from './guard.ts';
+export {
+  type Activation,
+  type Dataset,
+  deserializeModel,
+  evaluate,
+  initParams,
+  layerSizes,
+  logisticRegression,
+  lossAndGradient,
+  MODEL_PARAMS_MAX,
+  type Model,
+  type ModelSpec,
+  mlp,
+  paramCount,
+  predict,
+  serializeModel,
+  validateSpec,
+} from './model/model.ts';
+export { TrainPool } from './model/pool.ts';
+export {
+  Adam,
+  createOptimizer,
+  type Optimizer,
+  type OptimizerConfig,
+  SgdMomentum,
+  type TrainResult,
+  type TrainTask,
+  trainLocal,
+} from './model/train.ts';
 export * from './secagg/index.ts';
+export {
+  type AttackKind,
+  type DpSettings,
+  defaultConfig,
+  type SecAggSetting,
+  type SimulationConfig,
+  validateConfig,
+} from './sim/config.ts';
+export { Aggregation, poison, type StepOutcome } from './sim/round.ts';
+export {
+  clientData,
+  noiseMultiplierFor,
+  type RoundRecord,
+  runSimulation,
+  type SimulationDeps,
+  type SimulationReport,
+  testSet,
+} from './sim/simulate.ts';
+export {
+  type ClientUpdate,
+  createStrategy,
+  type FitConfig,
+  krumScores,
+  STRATEGY_NAMES,
+  type Strategy,
+  type StrategyName,
+  type StrategyOptions,
+  weightedMean,
+} from './strategy/strategy.ts';
