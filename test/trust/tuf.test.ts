@@ -5,6 +5,7 @@ import {
   type MemoryRepoStore,
   signMetadata,
   storeMirror,
+  type TargetFile,
   type TargetsSigned,
   TUF_TIMESTAMP_BYTES_MAX,
   TufClient,
@@ -76,7 +77,7 @@ describe('TUF client workflow (§5) with transparency', () => {
     const r3 = envelope(f.store, 'metadata/3.root.json').signed;
     bad.write(
       'metadata/4.root.json',
-      signMetadata({ ...(r3 as never), version: 4 }, [signerFor('root-evil')]),
+      signMetadata({ ...r3, version: 4 } as never, [signerFor('root-evil')]),
     );
     expect((await failure(f.client(bad).refresh())).code).toBe('TRUST_BAD_SIGNATURE');
   });
@@ -136,7 +137,7 @@ describe('TUF attacks (one test per attack of the TUF specification)', () => {
     const ts = envelope(f.store, 'metadata/timestamp.json').signed;
     evil.write(
       'metadata/timestamp.json',
-      signMetadata({ ...(ts as never), version: 1000 }, f.signers.timestamp),
+      signMetadata({ ...ts, version: 1000 } as never, f.signers.timestamp),
     );
     const victim = new TufClient({
       trustedRoot: f.store.read('metadata/1.root.json') as Uint8Array,
@@ -216,7 +217,7 @@ describe('TUF attacks (one test per attack of the TUF specification)', () => {
       ...t,
       targets: {
         ...t.targets,
-        'firmware.bin': { ...(t.targets['firmware.bin'] as never), length: 5 },
+        'firmware.bin': { ...(t.targets['firmware.bin'] as TargetFile), length: 5 },
       },
     };
     evil.write('metadata/targets.json', signMetadata(forged, [f.signers.targets[0] as never]));
@@ -248,10 +249,7 @@ describe('signed JSON hygiene', () => {
     const f = await released();
     const env = envelope(f.store, 'metadata/timestamp.json');
     const cases: [string, Uint8Array][] = [
-      [
-        'unknown field',
-        signMetadata({ ...(env.signed as never), extra: 1 } as never, f.signers.timestamp),
-      ],
+      ['unknown field', signMetadata({ ...env.signed, extra: 1 } as never, f.signers.timestamp)],
       ['whitespace', enc(JSON.stringify(env, null, 1))],
       ['truncated', (f.store.read('metadata/timestamp.json') as Uint8Array).subarray(0, 100)],
     ];
