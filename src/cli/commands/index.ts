@@ -9,4 +9,5 @@ export type CommandRegistrar = (program: Command) => void;
 
 export const LAYER_COMMANDS: readonly CommandRegistrar[] = [
   // layer commands: keep one per line
+  (await import('./store.ts')).register,
 ];

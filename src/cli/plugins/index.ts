@@ -5,4 +5,5 @@ import type { FabricPluginFactory } from '../plugin.ts';
 
 export const FABRIC_PLUGINS: readonly FabricPluginFactory[] = [
   // layer plugins: keep one per line
+  (await import('./store.ts')).storePlugin,
 ];
