@@ -244,6 +244,70 @@ describe('properties', () => {
   });
 });
 
+describe('stripes in wasm memory', () => {
+  it('encode and reconstruct in place match the copying API on random codes and losses', () => {
+    if (!wasmSimdAvailable()) return;
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 12 }),
+        fc.integer({ min: 1, max: 6 }),
+        fc.integer({ min: 1, max: 5000 }),
+        fc.integer({ min: 0, max: 0xffffffff }),
+        (k, m, size, seed) => {
+          let x = seed | 1;
+          const rs = new ReedSolomon(k, m);
+          const stripe = rs.createStripe(size);
+          for (const d of stripe.data) {
+            for (let j = 0; j < size; j++) {
+              x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+              d[j] = x >>> 24;
+            }
+          }
+          stripe.encode();
+          const copies = stripe.shards.map((s) => s.slice());
+          expect(sameShards(copies.slice(k), rs.encode(copies.slice(0, k)))).toBe(true);
+          const lost = Array.from({ length: k + m }, (_, i) => i)
+            .sort(() => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) & 1) - 0.5)
+            .slice(0, 1 + (x % m));
+          for (const i of lost) stripe.shards[i]!.fill(0xee);
+          stripe.reconstruct(lost);
+          expect(sameShards(stripe.shards, copies)).toBe(true);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('works across many cache-sized chunks with a ragged last chunk (10+4, 100003-byte shards)', () => {
+    if (!wasmSimdAvailable()) return;
+    const rs = new ReedSolomon(10, 4);
+    const stripe = rs.createStripe(100_003);
+    stripe.data.forEach((d, i) => {
+      for (let j = 0; j < d.length; j++) d[j] = (j * 131 + i * 17 + (j >> 11)) & 0xff;
+    });
+    stripe.encode();
+    const copies = stripe.shards.map((s) => s.slice());
+    expect(rs.verify(copies)).toBe(true);
+    for (const i of [0, 5, 9, 12]) stripe.shards[i]!.fill(0);
+    stripe.reconstruct([0, 5, 9, 12]);
+    expect(sameShards(stripe.shards, copies)).toBe(true);
+  });
+
+  it('rejects bad loss lists and sizes with typed errors', () => {
+    if (!wasmSimdAvailable()) return;
+    const stripe = new ReedSolomon(4, 2).createStripe(100);
+    expect(errorCode(() => stripe.reconstruct([0, 1, 2]))).toBe(ERASURE_ERROR_CODES.tooFewShards);
+    expect(errorCode(() => stripe.reconstruct([1, 1]))).toBe(ERASURE_ERROR_CODES.shardCount);
+    expect(errorCode(() => stripe.reconstruct([6]))).toBe(ERASURE_ERROR_CODES.shardCount);
+    expect(errorCode(() => new ReedSolomon(4, 2).createStripe(0))).toBe(
+      ERASURE_ERROR_CODES.shardSize,
+    );
+    expect(errorCode(() => new ReedSolomon(4, 2, { kernel: 'portable' }).createStripe(8))).toBe(
+      ERASURE_ERROR_CODES.kernelUnavailable,
+    );
+  });
+});
+
 describe('reconstructInto', () => {
   it('writes missing shards into caller buffers in index order and rejects short pools', () => {
     const rs = new ReedSolomon(5, 3);

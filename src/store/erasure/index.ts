@@ -20,3 +20,4 @@ export {
   RS_SHARDS_MAX,
   RS_VERIFY_SEGMENT_BYTES,
 } from './reed-solomon.ts';
+export { ErasureStripe, STRIPE_BYTES_MAX } from './stripe.ts';

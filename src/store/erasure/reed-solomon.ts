@@ -8,8 +8,9 @@ import { assert } from '../../core/index.ts';
 import { ERASURE_ERROR_CODES, ErasureError } from './errors.ts';
 import type { GfKernel, KernelName } from './kernel.ts';
 import { createPortableKernel } from './kernel-portable.ts';
-import { createWasmKernel } from './kernel-wasm.ts';
+import { createWasmKernel, WasmKernelInstance } from './kernel-wasm.ts';
 import { type GfMatrix, invert, multiply, selectRows, systematicMatrix } from './matrix.ts';
+import { ErasureStripe } from './stripe.ts';
 
 /** Most shards (data + parity) one code can have: GF(2^8) has 256 distinct evaluation points. */
 export const RS_SHARDS_MAX = 256;
@@ -260,6 +261,36 @@ export class ReedSolomon {
       out[idx] = targets[j]!;
     });
     return out;
+  }
+
+  /**
+   * A stripe whose shards live in WebAssembly memory, so `encode()` and `reconstruct(lost)` work
+   * in place without copying (the fastest path; each stripe owns k + m padded shards of memory).
+   * @param shardBytes bytes per shard, ≥ 1
+   * @throws {ErasureError} ERASURE_KERNEL_UNAVAILABLE without WebAssembly SIMD or when the codec
+   *   was made with the portable kernel; ERASURE_SHARD_SIZE for a bad or too large size.
+   */
+  createStripe(shardBytes: number): ErasureStripe {
+    const kernel =
+      this.kernelName === 'wasm-simd'
+        ? WasmKernelInstance.create(this.dataShards * Math.max(1, this.parityShards))
+        : undefined;
+    if (kernel === undefined) {
+      throw new ErasureError(
+        ERASURE_ERROR_CODES.kernelUnavailable,
+        'stripes need the wasm-simd kernel',
+      );
+    }
+    return new ErasureStripe(
+      {
+        dataShards: this.dataShards,
+        parityShards: this.parityShards,
+        parityRows: this.#parityRows,
+        decodeRows: (chosen, missing) => this.#decodeRows(chosen, missing),
+      },
+      kernel,
+      shardBytes,
+    );
   }
 
   /**

@@ -20,9 +20,11 @@ export const KERNEL_BLOCK_BYTES = 16 * VECTORS_PER_ITERATION;
 export const TABLE_BYTES_PER_COEFFICIENT = 32;
 
 /**
- * Emits `mulN(tab, in, nIn, out, stride, len)`: N outputs, `out + o·stride` for o < N, each the
- * GF(2^8) sum over i < nIn of coefficient(o, i) · (bytes at `in + i·stride`), for `len` bytes
- * (a multiple of KERNEL_BLOCK_BYTES). Tables: for input i, N consecutive 32-byte entries.
+ * Emits `mulN(tab, inList, nIn, outList, start, end)`: for byte positions start <= pos < end (a
+ * multiple of KERNEL_BLOCK_BYTES apart), N outputs at the addresses listed as i32s at `outList`,
+ * each the GF(2^8) sum over i < nIn of coefficient(o, i) · (bytes at the i-th address listed at
+ * `inList`). Address lists let the same code read shards wherever they sit in memory (copied
+ * chunks, or a stripe held in place). Tables: for input i, N consecutive 32-byte entries.
  */
 function genMulN(n: number, v: number): string {
   const lines: string[] = [];
@@ -31,39 +33,46 @@ function genMulN(n: number, v: number): string {
   };
   p(`  (func $mul${n} (export "mul${n}")`);
   p(
-    '    (param $tab i32) (param $in i32) (param $nIn i32) (param $out i32) (param $stride i32) (param $len i32)',
+    '    (param $tab i32) (param $inList i32) (param $nIn i32) (param $outList i32) (param $start i32) (param $end i32)',
   );
-  p('    (local $pos i32) (local $i i32) (local $ip i32) (local $tp i32) (local $mask v128)');
+  p(
+    '    (local $pos i32) (local $i i32) (local $lp i32) (local $ip i32) (local $tp i32) (local $mask v128)',
+  );
+  for (let o = 0; o < n; o++) p(`    (local $o${o} i32)`);
   for (let j = 0; j < v; j++)
     p(`    (local $lo${j} v128) (local $hi${j} v128) (local $x${j} v128)`);
   for (let o = 0; o < n; o++) for (let j = 0; j < v; j++) p(`    (local $a${o}_${j} v128)`);
   p('    (local.set $mask (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15))');
+  for (let o = 0; o < n; o++)
+    p(`    (local.set $o${o} (i32.load offset=${4 * o} (local.get $outList)))`);
+  p('    (local.set $pos (local.get $start))');
   p('    (block $done');
-  p('      (br_if $done (i32.eqz (local.get $len)))');
+  p('      (br_if $done (i32.ge_u (local.get $start) (local.get $end)))');
   p('      (br_if $done (i32.eqz (local.get $nIn)))');
   p('      (loop $cols');
-  // First input initialises the accumulators (saves n·v XORs with zero per block).
-  p('        (local.set $ip (i32.add (local.get $in) (local.get $pos)))');
+  // The first input initialises the accumulators (saves n·v XORs with zero per block).
+  p('        (local.set $lp (local.get $inList))');
+  p('        (local.set $ip (i32.add (i32.load (local.get $lp)) (local.get $pos)))');
   p('        (local.set $tp (local.get $tab))');
   emitInput(p, n, v, true);
   p('        (local.set $i (i32.sub (local.get $nIn) (i32.const 1)))');
   p('        (block $insDone');
   p('          (br_if $insDone (i32.eqz (local.get $i)))');
   p('          (loop $ins');
-  p('            (local.set $ip (i32.add (local.get $ip) (local.get $stride)))');
+  p('            (local.set $lp (i32.add (local.get $lp) (i32.const 4)))');
+  p('            (local.set $ip (i32.add (i32.load (local.get $lp)) (local.get $pos)))');
   p(`            (local.set $tp (i32.add (local.get $tp) (i32.const ${n * 32})))`);
   emitInput(p, n, v, false);
   p('            (br_if $ins (local.tee $i (i32.sub (local.get $i) (i32.const 1))))))');
   for (let o = 0; o < n; o++) {
-    const base =
-      o === 0
-        ? '(i32.add (local.get $out) (local.get $pos))'
-        : `(i32.add (i32.add (local.get $out) (local.get $pos)) (i32.mul (local.get $stride) (i32.const ${o})))`;
-    for (let j = 0; j < v; j++)
-      p(`        (v128.store offset=${16 * j} ${base} (local.get $a${o}_${j}))`);
+    for (let j = 0; j < v; j++) {
+      p(
+        `        (v128.store offset=${16 * j} (i32.add (local.get $o${o}) (local.get $pos)) (local.get $a${o}_${j}))`,
+      );
+    }
   }
   p(
-    `        (br_if $cols (i32.lt_u (local.tee $pos (i32.add (local.get $pos) (i32.const ${16 * v}))) (local.get $len)))))`,
+    `        (br_if $cols (i32.lt_u (local.tee $pos (i32.add (local.get $pos) (i32.const ${16 * v}))) (local.get $end)))))`,
   );
   p('  )');
   return lines.join('\n');
@@ -74,6 +83,7 @@ function emitInput(p: (s: string) => void, n: number, v: number, first: boolean)
   for (let j = 0; j < v; j++) {
     p(`${ind}(local.set $x${j} (v128.load offset=${16 * j} (local.get $ip)))`);
     p(`${ind}(local.set $lo${j} (v128.and (local.get $x${j}) (local.get $mask)))`);
+    // i16x8.shr_u then the mask: x86 has no byte shift, and V8's i8x16.shr_u costs more.
     p(
       `${ind}(local.set $hi${j} (v128.and (i16x8.shr_u (local.get $x${j}) (i32.const 4)) (local.get $mask)))`,
     );
