@@ -5,7 +5,7 @@
  * messages with typed errors and counts them) and closes each round with `close*()`, which
  * returns the requests for the next round or throws a SECAGG_TOO_FEW_* error: the round aborts.
  */
-import type { Logger, Rng } from '../../core/index.ts';
+import { assert, type Logger, type Rng } from '../../core/index.ts';
 import { SecAggError, SecAggErrorCode, type SecAggErrorCodeValue } from './errors.ts';
 import { lagrangeAtZero, shamirCombine } from './field.ts';
 import { x25519PrivateFromRaw, x25519PublicOfPrivate, x25519Shared } from './keys.ts';
@@ -122,7 +122,7 @@ export class SecAggServer {
     try {
       msg = validateClientMessage(message, this.config);
     } catch (e) {
-      return this.reject(e as SecAggError);
+      this.reject(e as SecAggError);
     }
     if (!Buffer.from(msg.session).equals(Buffer.from(this.config.sessionId))) {
       this.reject(
@@ -160,7 +160,7 @@ export class SecAggServer {
       if (msg.kind === 'share') this.checkShare(msg);
       if (msg.kind === 'unmask') this.checkUnmask(msg);
     } catch (e) {
-      return this.reject(e as SecAggError);
+      this.reject(e as SecAggError);
     }
     inbox.set(msg.from, msg);
   }
@@ -336,13 +336,18 @@ export class SecAggServer {
     const lambdaOf = (xs: number[]): Float64Array => {
       const key = xs.join(',');
       let l = lambdas.get(key);
-      if (l === undefined) lambdas.set(key, (l = lagrangeAtZero(xs)));
+      if (l === undefined) {
+        l = lagrangeAtZero(xs);
+        lambdas.set(key, l);
+      }
       return l;
     };
     const acc = new Uint32Array(this.config.vectorLength);
     const view = new Int32Array(acc.buffer);
     for (const u of this.u3) {
-      const y = new Int32Array((this.inbox[2]?.get(u) as { y: Uint32Array }).y.buffer);
+      const m = this.inbox[2]?.get(u);
+      assert(m?.kind === 'masked-input', 'every survivor sent a masked input');
+      const y = new Int32Array(m.y.buffer, m.y.byteOffset, m.y.length);
       for (let i = 0; i < view.length; i++) view[i] = ((view[i] as number) + (y[i] as number)) | 0;
     }
     let selfMasksRemoved = 0;
