@@ -172,7 +172,7 @@ class DomainFault extends Error {
 const ERROR_REPLY = (status: number): number => Info.make(LABEL_ERROR_BASE - status);
 /** Hard fuel given to a preemptible domain per unit of soft fuel (Asyncify code is larger and
  * both counters run), plus a constant for the unwind path itself. */
-const HARD_FUEL_FACTOR = 4;
+const HARD_FUEL_FACTOR = 32;
 const HARD_FUEL_SLACK_UNITS = 1_000_000;
 const PRIORITY_WORDS = SCHED_PRIORITIES / 32;
 
