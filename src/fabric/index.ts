@@ -3,7 +3,10 @@
  * management, wire envelopes, membership, workload specs, the scheduler, the controller and the
  * node agents that make a real multi-process fabric.
  */
+
+export * from './controller.ts';
 export * from './errors.ts';
+export * from './hub-agent.ts';
 export * from './limits.ts';
 export * from './messages.ts';
 export * from './nats-config.ts';

@@ -141,6 +141,8 @@ export const inventorySchema = z.strictObject({
   pod: name,
   atMs: z.number(),
   draining: z.boolean(),
+  /** Capabilities the pod grants its tiles. */
+  capabilities: z.array(z.string().max(64)).max(64),
   members: z.array(memberRecordSchema).max(INVENTORY_MEMBERS_MAX),
 });
 /** Inventory reply. */

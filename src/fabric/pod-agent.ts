@@ -207,6 +207,7 @@ export class PodAgent {
       pod: this.name,
       atMs: this.init.clock.now(),
       draining: this.draining,
+      capabilities: [...(this.init.capabilities ?? DEFAULT_TILE_CAPABILITIES)],
       members: this.memberRecords(),
     };
   }
