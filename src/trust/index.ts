@@ -120,6 +120,26 @@ export {
   signNote,
 } from './note.ts';
 export {
+  initRepoDir,
+  openRepoDir,
+  REPO_ROLES,
+  REPO_WITNESSES_DEFAULT,
+  type RepoDir,
+  type RepoPolicyFile,
+  readRepoPolicy,
+  verifyFromRepoDir,
+} from './repo-dir.ts';
+export {
+  handleTileRequest,
+  parseTileIndex,
+  serveTiles,
+  TILE_ENTRY_BYTES_MAX,
+  TILE_HASH_BYTES,
+  TILE_WIDTH,
+  type TileResponse,
+  tileIndexPath,
+} from './tiles.ts';
+export {
   type AnySigned,
   checkSigned,
   DirectoryRepoStore,
