@@ -4,7 +4,7 @@
  *   Bonawitz et al. keep them apart because s_u^SK is revealed when u drops, which must not
  *   expose the shares u exchanged.
  * - Ed25519 (RFC 8032) signatures for the consistency check (round 3).
- * - The share channel: X25519 + HKDF-SHA256 (RFC 5869) + AES-256-GCM (NIST SP 800-38D). The
+ * - The share channel: X25519 + SHA-256 key derivation + AES-256-GCM (NIST SP 800-38D). The
  *   trust layer's hybrid X25519+ML-KEM-768 KEM is not exported yet; when it is, the channel key
  *   can come from it instead (see docs/learn-secagg.md).
  * Private keys are generated from the injected Rng so simulations replay exactly.
@@ -12,10 +12,10 @@
 import {
   createCipheriv,
   createDecipheriv,
+  createHash,
   createPrivateKey,
   createPublicKey,
   diffieHellman,
-  hkdfSync,
   type KeyObject,
   sign,
   verify,
@@ -129,9 +129,14 @@ export function verifyEd25519(
   }
 }
 
-/** The AES-256-GCM key of the channel between u and v (symmetric in u, v). */
+/**
+ * The AES-256-GCM key of the channel between u and v (symmetric in u, v): SHA-256 over a label,
+ * the session id and the X25519 shared secret (hashed DH, as libsodium's crypto_kx).
+ */
 export function channelKey(shared: Uint8Array, sessionId: Uint8Array): Uint8Array {
-  return new Uint8Array(hkdfSync('sha256', shared, sessionId, CHANNEL_LABEL, 32));
+  return new Uint8Array(
+    createHash('sha256').update(CHANNEL_LABEL).update(sessionId).update(shared).digest(),
+  );
 }
 
 function channelAad(sessionId: Uint8Array, from: number, to: number): Buffer {

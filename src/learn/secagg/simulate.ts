@@ -4,6 +4,7 @@
  * stage, CPU time measured per party. The same state machines run between real nodes.
  */
 import { randomBytes } from 'node:crypto';
+import type { Rng } from '../../core/index.ts';
 import { SecAggClient } from './client.ts';
 import { isSecAggError, SecAggError, SecAggErrorCode } from './errors.ts';
 import {
@@ -75,54 +76,72 @@ function emptyStages(): Record<SecAggStage, number> {
   return { advertise: 0, share: 0, 'masked-input': 0, consistency: 0, unmask: 0 };
 }
 
+/** Options of {@link runSecAggSession}. */
+export interface SecAggSessionOptions {
+  readonly config: SecAggSessionConfig;
+  /** One already-quantized vector per client (client index i has protocol id i + 1). */
+  readonly inputs: readonly Uint32Array[];
+  readonly rng: Rng;
+  /** Client index → stage at which it vanishes. */
+  readonly dropouts?: ReadonlyMap<number, SecAggStage>;
+}
+
+/** Result of {@link runSecAggSession}. */
+export interface SecAggSessionResult {
+  /** Σ inputs of the survivors mod 2^32; undefined when aborted. */
+  readonly sum?: Uint32Array;
+  /** Indices of the clients whose input is in the sum. */
+  readonly survivors: readonly number[];
+  readonly aborted?: SecAggError;
+  /** CPU time of each client over all rounds, ms (key generation included). */
+  readonly clientMs: readonly number[];
+  readonly serverMs: number;
+  readonly serverUnmaskMs: number;
+  readonly pairMasksRecovered: number;
+  readonly selfMasksRemoved: number;
+  readonly droppedByStage: Readonly<Record<SecAggStage, number>>;
+  readonly rejected: Readonly<Record<string, number>>;
+}
+
+function closeRound(
+  server: SecAggServer,
+  round: number,
+): Map<number, SecAggServerMessage> | Uint32Array {
+  if (round === 0) return server.closeAdvertise();
+  if (round === 1) return server.closeShare();
+  if (round === 2) return server.closeMaskedInput();
+  if (round === 3) return server.closeConsistency();
+  return server.closeUnmask();
+}
+
 /**
- * Runs one secure-aggregation round (all clients and the server in this process) and returns
- * the weighted mean Σw·x/Σw of the survivors' updates. Aborts (too many dropouts, a failed
- * consistency check) are returned in `aborted`, never thrown.
- * @throws {SecAggError} SECAGG_BAD_CONFIG / SECAGG_QUANTIZATION_OVERFLOW / SECAGG_PARAMS_INFEASIBLE / SECAGG_MALFORMED (non-finite update) on bad options.
- * @example
- * const r = await secureAggregate({ updates, weights, mode: 'plus', rng: new CryptoRng() });
- * if (r.aborted === undefined) model.set(r.weightedMean);
+ * Runs the five rounds over already-quantized inputs: the exact modular sum of the survivors'
+ * vectors, or a typed abort. {@link secureAggregate} wraps it with quantization and weighting.
  */
-export async function secureAggregate(o: SecureAggregateOptions): Promise<SecureAggregateResult> {
-  const { n, d } = validate(o);
-  const config = sessionConfig(o, n, d);
-  const clipRange = o.clipRange ?? SECAGG_CLIP_RANGE_DEFAULT;
-  const levels = o.quantizationLevels ?? quantizationLevelsFor(n);
-  checkQuantization(n, levels, clipRange);
-  const maxWeight = o.maxWeight ?? Math.max(...o.weights);
+export async function runSecAggSession(o: SecAggSessionOptions): Promise<SecAggSessionResult> {
+  const { config, inputs, rng } = o;
+  if (inputs.length !== config.n) bad('inputs', `has ${inputs.length} vectors for n = ${config.n}`);
   const stageOf = (i: number): number => {
     const s = o.dropouts?.get(i);
     return s === undefined ? SECAGG_STAGES.length : SECAGG_STAGES.indexOf(s);
   };
   const droppedByStage = emptyStages();
-  const server = new SecAggServer({ config, rng: o.rng });
-  let serverMs = 0;
+  const server = new SecAggServer({ config, rng });
   const parties: Party[] = [];
-  const inputs: Uint32Array[] = [];
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < config.n; i++) {
     const t0 = performance.now();
-    const noise = o.noise;
-    inputs.push(
-      encodeWeightedUpdate(o.updates[i] as Float32Array, {
-        weight: o.weights[i] as number,
-        maxWeight,
-        clipRange,
-        levels,
-        rng: o.rng,
-        ...(noise === undefined ? {} : { noise: (v: Float32Array) => noise(v, i, o.rng) }),
-      }),
-    );
     parties.push({
-      client: new SecAggClient({ id: i + 1, config, rng: o.rng }),
+      client: new SecAggClient({ id: i + 1, config, rng }),
       index: i,
-      ms: performance.now() - t0,
+      ms: 0,
       alive: true,
     });
+    (parties[i] as Party).ms = performance.now() - t0;
   }
+  let serverMs = 0;
+  let serverUnmaskMs = 0;
   let requests = new Map<number, SecAggServerMessage>();
   let aborted: SecAggError | undefined;
-  let serverUnmaskMs = 0;
   let sum: Uint32Array | undefined;
   for (let round = 0; round < SECAGG_STAGES.length && aborted === undefined; round++) {
     for (const p of parties) {
@@ -156,55 +175,112 @@ export async function secureAggregate(o: SecureAggregateOptions): Promise<Secure
     }
     const t2 = performance.now();
     try {
-      if (round === 0) requests = server.closeAdvertise();
-      else if (round === 1) requests = server.closeShare();
-      else if (round === 2) requests = server.closeMaskedInput();
-      else if (round === 3) requests = server.closeConsistency();
-      else sum = server.closeUnmask();
+      const r = closeRound(server, round);
+      if (r instanceof Uint32Array) sum = r;
+      else requests = r;
     } catch (e) {
       if (!isSecAggError(e)) throw e;
       aborted = e;
     }
     const dt = performance.now() - t2;
     serverMs += dt;
-    if (round === 4) serverUnmaskMs = dt;
+    if (round === SECAGG_STAGES.length - 1) serverUnmaskMs = dt;
     await new Promise((resolve) => setImmediate(resolve));
   }
+  const survivorIds = new Set(aborted === undefined ? server.survivors : []);
+  return {
+    ...(sum === undefined || aborted !== undefined ? {} : { sum }),
+    survivors: parties.filter((p) => survivorIds.has(p.client.id)).map((p) => p.index),
+    ...(aborted === undefined ? {} : { aborted }),
+    clientMs: parties.map((p) => p.ms),
+    serverMs,
+    serverUnmaskMs,
+    pairMasksRecovered: server.stats.pairMasksRecovered,
+    selfMasksRemoved: server.stats.selfMasksRemoved,
+    droppedByStage,
+    rejected: server.rejected,
+  };
+}
+
+/**
+ * Runs one secure-aggregation round (all clients and the server in this process) and returns
+ * the weighted mean Σw·x/Σw of the survivors' updates. Aborts (too many dropouts, a failed
+ * consistency check) are returned in `aborted`, never thrown.
+ * @throws {SecAggError} SECAGG_BAD_CONFIG / SECAGG_QUANTIZATION_OVERFLOW / SECAGG_PARAMS_INFEASIBLE / SECAGG_MALFORMED (non-finite update) on bad options.
+ * @example
+ * const r = await secureAggregate({ updates, weights, mode: 'plus', rng: new CryptoRng() });
+ * if (r.aborted === undefined) model.set(r.weightedMean);
+ */
+export async function secureAggregate(o: SecureAggregateOptions): Promise<SecureAggregateResult> {
+  const { n, d } = validate(o);
+  const config = sessionConfig(o, n, d);
+  const clipRange = o.clipRange ?? SECAGG_CLIP_RANGE_DEFAULT;
+  const levels = o.quantizationLevels ?? quantizationLevelsFor(n);
+  checkQuantization(n, levels, clipRange);
+  const maxWeight = o.maxWeight ?? Math.max(...o.weights);
+  const inputs: Uint32Array[] = [];
+  const encodeMs: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    const noise = o.noise;
+    inputs.push(
+      encodeWeightedUpdate(o.updates[i] as Float32Array, {
+        weight: o.weights[i] as number,
+        maxWeight,
+        clipRange,
+        levels,
+        rng: o.rng,
+        ...(noise === undefined ? {} : { noise: (v: Float32Array) => noise(v, i, o.rng) }),
+      }),
+    );
+    encodeMs.push(performance.now() - t0);
+  }
+  const r = await runSecAggSession({
+    config,
+    inputs,
+    rng: o.rng,
+    ...(o.dropouts === undefined ? {} : { dropouts: o.dropouts }),
+  });
   const ids = (i: number): string => o.clientIds?.[i] ?? `c${i}`;
-  const survivorSet = new Set(aborted === undefined ? server.survivors : []);
-  const survivors = parties.filter((p) => survivorSet.has(p.client.id)).map((p) => ids(p.index));
-  const dropped = parties.filter((p) => !survivorSet.has(p.client.id)).map((p) => ids(p.index));
-  const times = parties.map((p) => p.ms);
+  const survivorSet = new Set(r.survivors);
+  const times = r.clientMs.map((ms, i) => ms + (encodeMs[i] as number));
   const stats: SecAggStats = {
     n,
     threshold: config.t,
     neighbours: config.k,
     vectorLength: config.vectorLength,
     quantizationLevels: levels,
-    serverMs,
-    serverUnmaskMs,
+    serverMs: r.serverMs,
+    serverUnmaskMs: r.serverUnmaskMs,
     clientMsMean: times.reduce((a, b) => a + b, 0) / n,
     clientMsMax: Math.max(...times),
-    pairMasksRecovered: server.stats.pairMasksRecovered,
-    selfMasksRemoved: server.stats.selfMasksRemoved,
-    droppedByStage,
-    rejected: server.rejected,
+    pairMasksRecovered: r.pairMasksRecovered,
+    selfMasksRemoved: r.selfMasksRemoved,
+    droppedByStage: r.droppedByStage,
+    rejected: r.rejected,
   };
-  if (aborted !== undefined || sum === undefined) {
+  const all = Array.from({ length: n }, (_, i) => i);
+  if (r.aborted !== undefined || r.sum === undefined) {
     return {
       weightedMean: new Float32Array(0),
       totalWeight: 0,
       survivors: [],
-      dropped: parties.map((p) => ids(p.index)),
-      aborted: aborted ?? new SecAggError(SecAggErrorCode.WrongState, 'no sum'),
+      dropped: all.map(ids),
+      aborted: r.aborted ?? new SecAggError(SecAggErrorCode.WrongState, 'no sum'),
       stats,
     };
   }
-  const sumX = dequantizeSum(sum, survivors.length, clipRange, levels);
+  const sumX = dequantizeSum(r.sum, r.survivors.length, clipRange, levels);
   const wsum = sumX[0] as number;
   const weightedMean = new Float32Array(d);
   for (let i = 0; i < d; i++) weightedMean[i] = (sumX[i + 1] as number) / wsum;
-  return { weightedMean, totalWeight: wsum * maxWeight, survivors, dropped, stats };
+  return {
+    weightedMean,
+    totalWeight: wsum * maxWeight,
+    survivors: r.survivors.map(ids),
+    dropped: all.filter((i) => !survivorSet.has(i)).map(ids),
+    stats,
+  };
 }
 
 function clientStep(
