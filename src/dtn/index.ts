@@ -17,3 +17,4 @@ export * from './fragment.ts';
 export * from './limits.ts';
 export * from './opportunistic.ts';
 export * from './store.ts';
+export * from './tcpcl.ts';
