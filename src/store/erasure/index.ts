@@ -11,7 +11,7 @@ export {
 } from './errors.ts';
 export { GF_POLYNOMIAL, gfInv, gfMul } from './gf.ts';
 export type { KernelName } from './kernel.ts';
-export { wasmSimdAvailable } from './kernel-wasm.ts';
+export { type WasmKernelVariant, wasmKernelVariant, wasmSimdAvailable } from './kernel-wasm.ts';
 export {
   type KernelChoice,
   ReedSolomon,

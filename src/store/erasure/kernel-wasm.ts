@@ -15,7 +15,7 @@
 import { assert } from '../../core/index.ts';
 import { gfMul } from './gf.ts';
 import type { GfKernel } from './kernel.ts';
-import { KERNEL_WASM_BASE64 } from './simd/kernel-bytes.ts';
+import { KERNEL_RELAXED_WASM_BASE64, KERNEL_WASM_BASE64 } from './simd/kernel-bytes.ts';
 
 /** Outputs per kernel call; must match OUTPUTS_PER_PASS_MAX in simd/gen-wat.ts (test-checked). */
 export const WASM_OUTPUTS_PER_PASS = 4;
@@ -74,7 +74,13 @@ interface KernelExports {
   readonly mul4: MulFn;
 }
 
-let compiled: WasmModule | undefined | null;
+/** Which kernel binary a process runs: relaxed SIMD where the engine has it, else plain SIMD. */
+export type WasmKernelVariant = 'relaxed-simd' | 'simd';
+
+let compiled:
+  | { readonly module: WasmModule; readonly variant: WasmKernelVariant }
+  | undefined
+  | null;
 
 function decodeBase64(b64: string): Uint8Array {
   const bin = atob(b64);
@@ -83,13 +89,31 @@ function decodeBase64(b64: string): Uint8Array {
   return out;
 }
 
-/** The compiled kernel module (compiled once per process), or `null` without WebAssembly SIMD. */
+/**
+ * The compiled kernel module (compiled once per process; a compiled module is immutable), or
+ * `null` without WebAssembly SIMD. Prefers the relaxed-SIMD build, which validates only where
+ * the engine implements relaxed SIMD.
+ */
 function kernelModule(): WasmModule | null {
   if (compiled === undefined) {
-    const bytes = decodeBase64(KERNEL_WASM_BASE64);
-    compiled = wasmApi?.validate(bytes) === true ? new wasmApi.Module(bytes) : null;
+    compiled = null;
+    for (const [variant, b64] of [
+      ['relaxed-simd', KERNEL_RELAXED_WASM_BASE64],
+      ['simd', KERNEL_WASM_BASE64],
+    ] as const) {
+      const bytes = decodeBase64(b64);
+      if (wasmApi?.validate(bytes) === true) {
+        compiled = { module: new wasmApi.Module(bytes), variant };
+        break;
+      }
+    }
   }
-  return compiled;
+  return compiled?.module ?? null;
+}
+
+/** The kernel binary in use, or `undefined` when WebAssembly SIMD is unavailable. */
+export function wasmKernelVariant(): WasmKernelVariant | undefined {
+  return kernelModule() === null ? undefined : compiled?.variant;
 }
 
 /** True when the SIMD kernel can run here. */
