@@ -44,6 +44,36 @@ export {
   UpdateGuard,
 } from './guard.ts';
 export {
+  attachLearners,
+  HIER_LEVELS,
+  type HierDeps,
+  type HierLevel,
+  type HierOptions,
+  kappaFor,
+  runHierarchical,
+  topologyForClients,
+} from './hier/run.ts';
+export {
+  AGGREGATOR_MARGIN_MS,
+  GlobalCoordinator,
+  type GlobalSettings,
+  type HierSettings,
+  KAPPA_MAX,
+  type Kappa,
+  LevelAggregator,
+  levelDeadlineMs,
+  TileLearner,
+} from './hier/services.ts';
+export {
+  decodeFitReply,
+  decodeFitRequest,
+  encodeFitReply,
+  encodeFitRequest,
+  type FitReplyHeader,
+  type FitRequestHeader,
+  fitSubject,
+} from './hier/wire.ts';
+export {
   type Activation,
   type Dataset,
   deserializeModel,

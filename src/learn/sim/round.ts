@@ -61,6 +61,11 @@ export interface AggregationInit {
   /** Expected fraction of clients that vanish (sizes distributed noise shares). */
   readonly dropoutRate: number;
   readonly paramCount: number;
+  /**
+   * Updates are already-clipped means with meaningful weights (tile counts): the hierarchical
+   * global aggregator, whose region updates are means of tile deltas clipped at the tiles.
+   */
+  readonly dpPreClipped?: boolean;
   readonly rng: Rng;
   readonly logger?: Logger;
 }
@@ -81,6 +86,8 @@ export class Aggregation {
   private readonly kept: ClientUpdate[] = [];
   private readonly keptWeights: number[] = [];
   private readonly vanishAt = new Map<number, SecAggStage>();
+  /** Σ weights behind the last finished step (examples, or clients under DP). */
+  weightOfLastStep = 0;
 
   constructor(private readonly init: AggregationInit) {
     this.guard = new UpdateGuard(init.paramCount, init.logger);
@@ -123,7 +130,8 @@ export class Aggregation {
     if (!robust)
       for (let i = 0; i < p.length; i++) p[i] = (p[i] as number) - (this.global[i] as number);
     let weight = update.numExamples;
-    if (dp !== undefined) {
+    if (dp !== undefined && this.init.dpPreClipped === true) this.unclipped++;
+    else if (dp !== undefined) {
       if (dp.clipDelta(p)) this.unclipped++;
       // DP-FedAvg weights clients uniformly so one client's influence is bounded by C.
       weight = 1;
@@ -163,6 +171,7 @@ export class Aggregation {
       failure,
       secaggMs,
     });
+    this.weightOfLastStep = 0;
     if (this.used === 0) return failed('no usable updates');
     const strategy = this.init.strategy;
     if (strategy.fromMean === undefined) {
@@ -195,6 +204,7 @@ export class Aggregation {
       meanDelta = r.mean;
       sumWeight = r.weight;
     }
+    this.weightOfLastStep = sumWeight;
     const dp = this.init.dp;
     if (dp !== undefined) {
       // Fixed denominator m (McMahan et al. 2018): Σ clipped deltas / m, noise on the sum.
