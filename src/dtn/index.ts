@@ -14,6 +14,7 @@ export * from './crc.ts';
 export * from './eid.ts';
 export * from './errors.ts';
 export * from './fragment.ts';
+export * from './interplanetary.ts';
 export * from './limits.ts';
 export * from './opportunistic.ts';
 export * from './store.ts';
