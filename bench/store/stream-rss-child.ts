@@ -21,7 +21,7 @@ const cluster = attachStore(fabric, { durable: false });
 await fabric.start();
 // Warm up codecs, WASM and SQLite statements so the baseline includes them.
 await cluster.store.put(new Uint8Array(3 * 1024 * 1024), { pin: false });
-global.gc?.();
+(globalThis as { gc?: () => void }).gc?.();
 const baseMiB = process.memoryUsage().rss / 2 ** 20;
 let peakMiB = baseMiB;
 const sampler = setInterval(() => {

@@ -1,9 +1,12 @@
 /**
  * The shard protocol between a store client and the blockstore of each tile, carried as
  * request/reply on the core transport. One subject per tile, `genesis.store.<tile>` (the tile
- * name's dots become subject tokens, so `genesis.store.eu1.h1.>` addresses a hub's tiles). Bodies
- * are dag-cbor maps; a reply is `{ok: true, ...}` or `{ok: false, code, message}` with a stable
- * store error code.
+ * name's dots become subject tokens, so `genesis.store.eu1.h1.>` addresses a hub's tiles).
+ *
+ * A body is a frame: a 4-byte big-endian length, that many bytes of a dag-cbor map, then the
+ * shard bytes (if the map's `data` field was set) as a raw tail. Keeping bulk bytes out of CBOR
+ * lets the receiver take them as a view without a copy. A reply is `{ok: true, ...}` or
+ * `{ok: false, code, message}` with a stable store error code.
  */
 import * as dagCbor from '@ipld/dag-cbor';
 import { StoreError, StoreErrorCode, type StoreErrorCodeValue } from './errors.ts';
@@ -37,9 +40,19 @@ export interface ShardReplies {
   ping: { stats: ShardStoreStats };
 }
 
-/** Encodes a request or reply body. */
-export function encodeBody(value: unknown): Uint8Array {
-  return dagCbor.encode(value);
+/** Bytes of the frame's header-length prefix. */
+const FRAME_PREFIX_BYTES = 4;
+
+/** Encodes a request or reply body; a top-level `data` byte field travels as the raw tail. */
+export function encodeBody(value: Record<string, unknown>): Uint8Array {
+  const { data, ...rest } = value;
+  const tail = data instanceof Uint8Array ? data : undefined;
+  const head = dagCbor.encode(tail === undefined ? rest : { ...rest, tail: true });
+  const out = new Uint8Array(FRAME_PREFIX_BYTES + head.length + (tail?.length ?? 0));
+  new DataView(out.buffer).setUint32(0, head.length);
+  out.set(head, FRAME_PREFIX_BYTES);
+  if (tail !== undefined) out.set(tail, FRAME_PREFIX_BYTES + head.length);
+  return out;
 }
 
 /** Decodes a request body. @throws {StoreError} `STORE_BAD_REPLY` on garbage */
@@ -77,9 +90,23 @@ export function decodeReply<T>(bytes: Uint8Array, tile: string): T {
 }
 
 function safeDecode(bytes: Uint8Array): unknown {
+  if (bytes.length < FRAME_PREFIX_BYTES)
+    throw new StoreError(StoreErrorCode.BadReply, 'body shorter than its frame prefix');
+  const headBytes = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0);
+  if (headBytes > bytes.length - FRAME_PREFIX_BYTES)
+    throw new StoreError(StoreErrorCode.BadReply, 'frame header length exceeds the body');
+  let value: unknown;
   try {
-    return dagCbor.decode(bytes);
+    value = dagCbor.decode(bytes.subarray(FRAME_PREFIX_BYTES, FRAME_PREFIX_BYTES + headBytes));
   } catch (e) {
-    throw new StoreError(StoreErrorCode.BadReply, 'body is not dag-cbor', { cause: e });
+    throw new StoreError(StoreErrorCode.BadReply, 'frame header is not dag-cbor', { cause: e });
   }
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw new StoreError(StoreErrorCode.BadReply, 'frame header is not a map');
+  const v = value as Record<string, unknown>;
+  if (v.tail === true) {
+    delete v.tail;
+    v.data = bytes.subarray(FRAME_PREFIX_BYTES + headBytes);
+  }
+  return v;
 }

@@ -92,7 +92,7 @@ describe('CRDT documents', () => {
         const pushes = ops.filter((o) => o.t === 'push').length;
         expect(a.toJSON().log.length).toBe(pushes);
       }),
-      { numRuns: 25, seed: 11 },
+      { numRuns: 15, seed: 11 },
     );
   });
 
