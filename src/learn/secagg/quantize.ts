@@ -119,6 +119,10 @@ export function encodeWeightedUpdate(
   let scaled: Float32Array = new Float32Array(update.length);
   for (let i = 0; i < update.length; i++) {
     const v = (update[i] as number) * ratio;
+    if (!Number.isFinite(v))
+      throw new SecAggError(SecAggErrorCode.Malformed, `non-finite update value at index ${i}`, {
+        details: { index: i },
+      });
     scaled[i] = Math.min(clipRange, Math.max(-clipRange, v));
   }
   if (options.noise !== undefined) {
