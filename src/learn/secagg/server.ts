@@ -296,32 +296,41 @@ export class SecAggServer {
     return out;
   }
 
-  /** Holders of `of`'s shares that answered round 4, the first t of them, and their shares. */
-  private sharesOf(
-    of: number,
+  /** Indexes round-4 shares by the client they belong to: of → [holder, share] in holder order. */
+  private indexShares(
     responders: Map<number, UnmaskMsg>,
     self: boolean,
-  ): { xs: number[]; shares: Uint32Array[] } {
-    const xs: number[] = [];
-    const shares: Uint32Array[] = [];
-    for (const v of this.graph.get(of) ?? []) {
-      const m = responders.get(v);
-      const s =
-        m === undefined ? undefined : (self ? m.selfShares : m.keyShares).find((x) => x.of === of);
-      if (s === undefined) continue;
-      xs.push(v);
-      shares.push(s.share);
-      if (xs.length === this.config.t) break;
+  ): Map<number, [number, Uint32Array][]> {
+    const out = new Map<number, [number, Uint32Array][]>();
+    for (const v of [...responders.keys()].sort((a, b) => a - b)) {
+      const m = responders.get(v) as UnmaskMsg;
+      for (const { of, share } of self ? m.selfShares : m.keyShares) {
+        let l = out.get(of);
+        if (l === undefined) {
+          l = [];
+          out.set(of, l);
+        }
+        l.push([v, share]);
+      }
     }
-    if (xs.length < this.config.t) {
+    return out;
+  }
+
+  /** The first t shares of `of` (in holder order) and their holders, or an abort. */
+  private sharesOf(
+    of: number,
+    index: Map<number, [number, Uint32Array][]>,
+  ): { xs: number[]; shares: Uint32Array[] } {
+    const l = (index.get(of) ?? []).slice(0, this.config.t);
+    if (l.length < this.config.t) {
       this.round = -1;
       abort(
         SecAggErrorCode.TooFewShares,
-        `only ${xs.length} shares of client ${of}, threshold ${this.config.t}`,
-        { of, shares: xs.length },
+        `only ${l.length} shares of client ${of}, threshold ${this.config.t}`,
+        { of, shares: l.length },
       );
     }
-    return { xs, shares };
+    return { xs: l.map((e) => e[0]), shares: l.map((e) => e[1]) };
   }
 
   /**
@@ -350,10 +359,12 @@ export class SecAggServer {
       const y = new Int32Array(m.y.buffer, m.y.byteOffset, m.y.length);
       for (let i = 0; i < view.length; i++) view[i] = ((view[i] as number) + (y[i] as number)) | 0;
     }
+    const selfIndex = this.indexShares(responders, true);
+    const keyIndex = this.indexShares(responders, false);
     let selfMasksRemoved = 0;
     let pairMasksRecovered = 0;
     for (const u of this.u3) {
-      const { xs, shares } = this.sharesOf(u, responders, true);
+      const { xs, shares } = this.sharesOf(u, selfIndex);
       const b = shamirCombine(shares, lambdaOf(xs), SECAGG_KEY_BYTES);
       applyPrgMask(acc, b, -1);
       b.fill(0);
@@ -363,7 +374,7 @@ export class SecAggServer {
       if (this.u3set.has(u)) continue;
       const survivingNbs = (this.graph.get(u) ?? []).filter((v) => this.u3set.has(v));
       if (survivingNbs.length === 0) continue;
-      const { xs, shares } = this.sharesOf(u, responders, false);
+      const { xs, shares } = this.sharesOf(u, keyIndex);
       const sk = shamirCombine(shares, lambdaOf(xs), SECAGG_KEY_BYTES);
       const sPk = (this.keys.get(u) as AdvertiseMsg).sPk;
       if (!Buffer.from(x25519PublicOfPrivate(sk)).equals(Buffer.from(sPk))) {
