@@ -136,7 +136,10 @@ describe('kernels agree', () => {
             return s >>> 24;
           };
           const coeffs = Uint8Array.from({ length: nIn * nOut }, next);
-          const inputs = Array.from({ length: nIn }, () => Uint8Array.from({ length: len }, next));
+          // Random byte offsets exercise the portable kernel's word path and its byte fallback.
+          const inputs = Array.from({ length: nIn }, () =>
+            Uint8Array.from({ length: len + 3 }, next).subarray(next() & 3),
+          ).map((a) => a.subarray(0, len));
           const a = Array.from({ length: nOut }, () => new Uint8Array(len).fill(0xaa));
           const b = Array.from({ length: nOut }, () => new Uint8Array(len).fill(0x55));
           wasm.mulRows(coeffs, inputs, a, len);
