@@ -12,6 +12,22 @@ import binaryen from 'binaryen';
 import { GenesisError } from '../core/index.ts';
 import { ASYNCIFY_IMPORTS, instrument } from '../kernel/index.ts';
 
+/** The features Node 20's V8 runs without flags (so Binaryen never emits anything newer). */
+function nodeFeatures(): number {
+  const F = binaryen.Features;
+  return (
+    F.MVP |
+    F.MutableGlobals |
+    F.NontrappingFPToInt |
+    F.SIMD128 |
+    F.BulkMemory |
+    F.BulkMemoryOpt |
+    F.SignExt |
+    F.ReferenceTypes |
+    F.Multivalue
+  );
+}
+
 /** Options of {@link makePreemptible}. */
 export interface PreemptibleOptions {
   /** Binaryen optimisation level after Asyncify (0–3). Asyncify code is large; 1 is a good default. */
@@ -26,6 +42,7 @@ export interface PreemptibleOptions {
 export function makePreemptible(wasm: Uint8Array, options: PreemptibleOptions = {}): Uint8Array {
   let withImport = wasm;
   const mod0 = binaryen.readBinary(wasm);
+  mod0.setFeatures(nodeFeatures());
   try {
     let hasYield = false;
     for (let i = 0; i < mod0.getNumFunctions(); i++) {
@@ -56,14 +73,8 @@ export function makePreemptible(wasm: Uint8Array, options: PreemptibleOptions = 
     );
   }
   const mod = binaryen.readBinary(soft);
+  mod.setFeatures(nodeFeatures());
   try {
-    mod.setFeatures(
-      binaryen.Features.MVP |
-        binaryen.Features.MutableGlobals |
-        binaryen.Features.BulkMemory |
-        binaryen.Features.SignExt |
-        binaryen.Features.NontrappingFPToInt,
-    );
     binaryen.setPassArgument('asyncify-imports', ASYNCIFY_IMPORTS.join(','));
     mod.runPasses(['asyncify']);
     binaryen.setOptimizeLevel(options.optimizeLevel ?? 1);

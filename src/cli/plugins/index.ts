@@ -5,5 +5,7 @@ import type { FabricPluginFactory } from '../plugin.ts';
 
 export const FABRIC_PLUGINS: readonly FabricPluginFactory[] = [
   // layer plugins: keep one per line
+  (await import('./dtn.ts')).dtnPlugin,
+  (await import('./kernel.ts')).kernelPlugin,
   (await import('./store.ts')).storePlugin,
 ];
