@@ -232,7 +232,7 @@ describe('hostile input on the wire', () => {
     // A join with a tampered body (signature no longer matches).
     const joiner = new WireSigner(generateKeyPair(), w.clock);
     const sealed = joiner.seal('join', { capacity: { cpuMillis: 1, memoryMb: 1 }, labels: {} });
-    sealed[sealed.length - 3] ^= 1;
+    sealed[sealed.length - 3] = (sealed[sealed.length - 3] as number) ^ 1;
     w.transport.publish(Subjects.join('eu1.h1.p1'), sealed);
     await run(w.clock, 200, 50);
     const s = pod.wireStats();
@@ -241,7 +241,7 @@ describe('hostile input on the wire', () => {
     expect(s.oversized).toBe(1);
     expect(s.impostor).toBe(1);
     expect(s.unknownSender).toBe(1);
-    expect(s.badSignature + s.malformed).toBeGreaterThanOrEqual(2);
+    expect((s.badSignature ?? 0) + (s.malformed ?? 0)).toBeGreaterThanOrEqual(2);
     // None of it changed membership: the impostor's instance list was not recorded.
     expect(pod.memberRecords().map((m) => m.name)).toEqual([a.name]);
     expect(pod.memberRecords()[0]?.instances).not.toContain('evil.r0');
