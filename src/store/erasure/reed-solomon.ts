@@ -30,9 +30,10 @@ export interface ReedSolomonOptions {
   readonly decodeCacheEntries?: number;
 }
 
-function pickKernel(choice: KernelChoice): GfKernel {
+/** The kernel for a codec whose coefficient matrices have at most `maxCoefficients` entries. */
+function pickKernel(choice: KernelChoice, maxCoefficients: number): GfKernel {
   if (choice === 'portable') return createPortableKernel();
-  const wasm = createWasmKernel();
+  const wasm = createWasmKernel(maxCoefficients);
   if (wasm !== undefined) return wasm;
   if (choice === 'wasm-simd') {
     throw new ErasureError(
@@ -93,7 +94,8 @@ export class ReedSolomon {
     this.totalShards = dataShards + parityShards;
     this.#matrix = systematicMatrix(dataShards, parityShards);
     this.#parityRows = this.#matrix.data.slice(dataShards * dataShards);
-    this.#kernel = pickKernel(options.kernel ?? 'auto');
+    // Encode and verify use the m x k parity rows, reconstruct at most m x k decode rows.
+    this.#kernel = pickKernel(options.kernel ?? 'auto', dataShards * Math.max(1, parityShards));
     this.kernelName = this.#kernel.name;
     this.#cacheMax = cacheMax;
   }

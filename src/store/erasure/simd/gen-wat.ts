@@ -36,7 +36,7 @@ function genMulN(n: number, v: number, swizzle: string): string {
     '    (param $tab i32) (param $inList i32) (param $nIn i32) (param $outList i32) (param $start i32) (param $end i32)',
   );
   p(
-    '    (local $pos i32) (local $i i32) (local $lp i32) (local $ip i32) (local $tp i32) (local $mask v128)',
+    '    (local $pos i32) (local $i i32) (local $lp i32) (local $ip i32) (local $tp i32) (local $mask v128) (local $tl v128) (local $th v128)',
   );
   for (let o = 0; o < n; o++) p(`    (local $o${o} i32)`);
   for (let j = 0; j < v; j++)
@@ -95,10 +95,13 @@ function emitInput(
     );
   }
   for (let o = 0; o < n; o++) {
+    // Each table is loaded once and used for all v vectors (AVX's VPSHUFB does not clobber it).
+    p(`${ind}(local.set $tl (v128.load offset=${o * 32} (local.get $tp)))`);
+    p(`${ind}(local.set $th (v128.load offset=${o * 32 + 16} (local.get $tp)))`);
     for (let j = 0; j < v; j++) {
       const prod =
-        `(v128.xor (${swizzle} (v128.load offset=${o * 32} (local.get $tp)) (local.get $lo${j}))` +
-        ` (${swizzle} (v128.load offset=${o * 32 + 16} (local.get $tp)) (local.get $hi${j})))`;
+        `(v128.xor (${swizzle} (local.get $tl) (local.get $lo${j}))` +
+        ` (${swizzle} (local.get $th) (local.get $hi${j})))`;
       p(
         first
           ? `${ind}(local.set $a${o}_${j} ${prod})`
