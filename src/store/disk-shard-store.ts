@@ -1,30 +1,21 @@
 /**
  * The on-disk shard store of one tile, under `<node data dir>/store/`:
  *
- *     store/index.sqlite        SQLite (WAL, synchronous=FULL): one row per shard with its checksum
- *     store/shards/<xx>/<cid>.<i>  shard bytes, exactly as encoded (no header)
- *     store/tmp/               files being written; anything here at open is a torn write
+ *     store/index.sqlite           SQLite (WAL): one row per shard with its checksum
+ *     store/shards/<xx>/<cid>.<i>  a self-describing shard file (see {@link encodeShardFile})
+ *     store/tmp/                   files being written; anything here at open is a torn write
  *
- * A put writes a temp file, fsyncs it, renames it into place, fsyncs the directory, and only
- * then commits the index row; the caller acknowledges after the commit. So after a crash at any
- * point: a temp file is garbage (removed at open), a renamed file without a row was never
- * acknowledged (removed at open), and a row whose file is missing or of the wrong size is
- * dropped. A shard whose bytes no longer match the checksum in its row (bit rot, a torn
- * sector) is quarantined when read and never served.
+ * A put writes a temp file, fsyncs it, renames it into place, fsyncs the directory (one fsync
+ * shared by every put waiting on that directory: group commit), then commits the index row;
+ * the caller acknowledges after that. The file carries its own header and checksum, so the
+ * index is a cache of the files: at open, temp files are removed, rows whose file is missing
+ * or of the wrong size are dropped, and a complete file without a row (renamed, then the crash
+ * came before the row reached disk) is verified and adopted. That is why the index may run
+ * with synchronous=NORMAL: a lost index commit loses nothing. A shard whose bytes no longer
+ * match its checksum (bit rot, a torn sector) is quarantined when read and never served.
  */
-import {
-  closeSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  unlinkSync,
-  writeSync,
-} from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { sha256 } from './cid.ts';
@@ -68,6 +59,11 @@ export class DiskShardStore implements ShardStore {
   private readonly tmpDir: string;
   private corruptDetected = 0;
   private recovered = 0;
+  private adopted = 0;
+  private readonly dirSyncs = new Map<
+    string,
+    { running: Promise<void> | undefined; next: Promise<void> | undefined }
+  >();
   private count = 0;
   private bytes = 0;
   private readonly q: {
@@ -92,7 +88,9 @@ export class DiskShardStore implements ShardStore {
       mkdirSync(this.tmpDir, { recursive: true });
       this.db = new Database(join(dir, 'index.sqlite'));
       this.db.pragma('journal_mode = WAL');
-      this.db.pragma(`synchronous = ${this.durable ? 'FULL' : 'OFF'}`);
+      // NORMAL is enough: shard files are durable and self-describing, and recovery adopts a
+      // complete file whose index row was lost.
+      this.db.pragma(`synchronous = ${this.durable ? 'NORMAL' : 'OFF'}`);
       this.db.exec(`CREATE TABLE IF NOT EXISTS shards (
         block TEXT NOT NULL, idx INTEGER NOT NULL, k INTEGER NOT NULL, m INTEGER NOT NULL,
         block_bytes INTEGER NOT NULL, shard_bytes INTEGER NOT NULL, sha256 TEXT NOT NULL,
@@ -118,7 +116,7 @@ export class DiskShardStore implements ShardStore {
     this.recover();
   }
 
-  put(header: ShardHeader, data: Uint8Array): ShardRecord {
+  async put(header: ShardHeader, data: Uint8Array): Promise<ShardRecord> {
     checkShardInput(header, data);
     const record: ShardRecord = { ...header, shardBytes: data.length, sha256: toHex(sha256(data)) };
     const existing = this.stat(header.block, header.index);
@@ -129,38 +127,78 @@ export class DiskShardStore implements ShardStore {
     )
       return existing;
     const final = this.pathOf(header.block, header.index);
+    const dir = join(final, '..');
     const tmp = join(this.tmpDir, `${header.block}.${header.index}.${process.pid}.${++tmpSeq}.tmp`);
     try {
-      mkdirSync(join(final, '..'), { recursive: true });
-      const fd = openSync(tmp, 'w');
+      mkdirSync(dir, { recursive: true });
+      const fh = await open(tmp, 'w');
       try {
-        let off = 0;
-        while (off < data.length) off += writeSync(fd, data, off, data.length - off);
-        if (this.durable) fsyncSync(fd);
+        await fh.writeFile(encodeShardFile(record, data));
+        if (this.durable) await fh.sync();
       } finally {
-        closeSync(fd);
+        await fh.close();
       }
-      renameSync(tmp, final);
-      if (this.durable) fsyncDir(join(final, '..'));
-      const prev = existing;
-      this.q.insert.run(toRow(record));
-      if (prev === undefined) this.count++;
-      this.bytes += data.length - (prev?.shardBytes ?? 0);
+      await rename(tmp, final);
+      if (this.durable) await this.syncDir(dir);
     } catch (e) {
       rmSync(tmp, { force: true });
       throw new StoreError(
         StoreErrorCode.DiskFailure,
         `cannot write shard ${header.block}#${header.index}: ${(e as Error).message}`,
-        { cause: e, details: { block: header.block, index: header.index } },
+        {
+          cause: e,
+          details: { block: header.block, index: header.index },
+        },
       );
     }
+    // Re-read: another put of the same shard may have committed while this one was writing.
+    const prev = this.stat(header.block, header.index);
+    this.q.insert.run(toRow(record));
+    if (prev === undefined) this.count++;
+    this.bytes += data.length - (prev?.shardBytes ?? 0);
     return record;
+  }
+
+  /**
+   * fsyncs a directory, sharing one fsync among every put that renamed into it meanwhile:
+   * a put that arrives while a sync is running waits for the next one (group commit), which
+   * still starts after its rename, so its entry is covered.
+   */
+  private syncDir(dir: string): Promise<void> {
+    let entry = this.dirSyncs.get(dir);
+    if (entry === undefined) {
+      entry = { running: undefined, next: undefined };
+      this.dirSyncs.set(dir, entry);
+    }
+    const e = entry;
+    if (e.next !== undefined) return e.next;
+    const runOnce = async (): Promise<void> => {
+      const fh = await open(dir, 'r');
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    };
+    const after = e.running ?? Promise.resolve();
+    const p = after
+      .catch(() => undefined)
+      .then(() => {
+        e.next = undefined;
+        e.running = p;
+        return runOnce();
+      })
+      .finally(() => {
+        if (e.running === p) e.running = undefined;
+      });
+    e.next = p;
+    return p;
   }
 
   get(block: string, index: number): { record: ShardRecord; data: Uint8Array } {
     const record = this.stat(block, index);
     if (record === undefined) throw notFound(block, index);
-    let data: Buffer;
+    let data: Uint8Array;
     try {
       data = readFileSync(this.pathOf(block, index));
     } catch (e) {
@@ -174,12 +212,17 @@ export class DiskShardStore implements ShardStore {
         details: { block, index },
       });
     }
-    if (data.length !== record.shardBytes || toHex(sha256(data)) !== record.sha256) {
+    const payload = decodeShardFile(data)?.data;
+    if (
+      payload === undefined ||
+      payload.length !== record.shardBytes ||
+      toHex(sha256(payload)) !== record.sha256
+    ) {
       this.corruptDetected++;
       this.remove(record);
       throw corrupt(block, index);
     }
-    return { record, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+    return { record, data: payload };
   }
 
   stat(block: string, index: number): ShardRecord | undefined {
@@ -214,6 +257,11 @@ export class DiskShardStore implements ShardStore {
     return rows.map(fromRow);
   }
 
+  /** Complete shard files whose index row was lost, verified and re-indexed at open. */
+  get adoptedAtOpen(): number {
+    return this.adopted;
+  }
+
   stats(): ShardStoreStats {
     return {
       shards: this.count,
@@ -246,22 +294,24 @@ export class DiskShardStore implements ShardStore {
   }
 
   /**
-   * Crash recovery: drops rows whose file is missing or of the wrong length, and files that
-   * have no row (renamed but never committed, hence never acknowledged). Checksums are not
-   * recomputed here (that is the scrubber's job) so opening stays fast.
+   * Crash recovery: drops rows whose file is missing or of the wrong length; adopts complete,
+   * verified files that have no row (their index commit was lost); removes anything else.
+   * Checksums of indexed shards are not recomputed here (that is the scrubber's job) so
+   * opening stays fast.
    */
   private recover(): void {
     const known = new Set<string>();
     const rows = this.db.prepare('SELECT * FROM shards').all() as Row[];
     for (const row of rows) {
-      const path = this.pathOf(row.block, row.idx);
+      const rec = fromRow(row);
+      const path = this.pathOf(rec.block, rec.index);
       let size = -1;
       try {
         size = statSync(path).size;
       } catch {
         size = -1;
       }
-      if (size !== row.shard_bytes) {
+      if (size !== shardFileBytes(rec)) {
         rmSync(path, { force: true });
         this.q.del.run(row.block, row.idx);
         this.recovered++;
@@ -274,19 +324,93 @@ export class DiskShardStore implements ShardStore {
     for (const sub of readdirSync(this.shardsDir)) {
       for (const f of readdirSync(join(this.shardsDir, sub))) {
         if (known.has(f)) continue;
-        unlinkSync(join(this.shardsDir, sub, f));
-        this.recovered++;
+        const path = join(this.shardsDir, sub, f);
+        const parsed = decodeShardFile(readFileSync(path));
+        const rec = parsed?.record;
+        if (
+          parsed !== undefined &&
+          rec !== undefined &&
+          `${rec.block}.${rec.index}` === f &&
+          parsed.data.length === rec.shardBytes &&
+          toHex(sha256(parsed.data)) === rec.sha256
+        ) {
+          this.q.insert.run(toRow(rec));
+          this.count++;
+          this.bytes += rec.shardBytes;
+          this.adopted++;
+        } else {
+          unlinkSync(path);
+          this.recovered++;
+        }
       }
     }
   }
 }
 
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
+const SHARD_FILE_MAGIC = 0x47534831; // "GSH1"
+const SHARD_FILE_PREFIX_BYTES = 8;
+
+function headerJson(r: ShardRecord): Uint8Array {
+  // Fixed key order so the header, hence the file size, is a function of the record.
+  const h = {
+    block: r.block,
+    index: r.index,
+    k: r.k,
+    m: r.m,
+    blockBytes: r.blockBytes,
+    profile: r.profile,
+    shardBytes: r.shardBytes,
+    sha256: r.sha256,
+  };
+  return new TextEncoder().encode(JSON.stringify(h));
+}
+
+/** Size of a shard file: magic, header length, JSON header, shard bytes. */
+export function shardFileBytes(r: ShardRecord): number {
+  return SHARD_FILE_PREFIX_BYTES + headerJson(r).length + r.shardBytes;
+}
+
+/**
+ * A shard file: magic "GSH1", u32 big-endian header length, the JSON header (the shard's
+ * record, checksum included), then the shard bytes. Self-describing, so the index can be
+ * rebuilt from the files.
+ */
+export function encodeShardFile(r: ShardRecord, data: Uint8Array): Uint8Array {
+  const head = headerJson(r);
+  const out = new Uint8Array(SHARD_FILE_PREFIX_BYTES + head.length + data.length);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, SHARD_FILE_MAGIC);
+  view.setUint32(4, head.length);
+  out.set(head, SHARD_FILE_PREFIX_BYTES);
+  out.set(data, SHARD_FILE_PREFIX_BYTES + head.length);
+  return out;
+}
+
+/** Parses a shard file; undefined when it is not one (torn, foreign, damaged header). */
+export function decodeShardFile(
+  bytes: Uint8Array,
+): { record: ShardRecord; data: Uint8Array } | undefined {
+  if (bytes.length < SHARD_FILE_PREFIX_BYTES) return undefined;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (view.getUint32(0) !== SHARD_FILE_MAGIC) return undefined;
+  const headBytes = view.getUint32(4);
+  if (headBytes > 4096 || SHARD_FILE_PREFIX_BYTES + headBytes > bytes.length) return undefined;
   try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    const h = JSON.parse(
+      new TextDecoder().decode(
+        bytes.subarray(SHARD_FILE_PREFIX_BYTES, SHARD_FILE_PREFIX_BYTES + headBytes),
+      ),
+    ) as ShardRecord;
+    if (
+      typeof h.block !== 'string' ||
+      typeof h.sha256 !== 'string' ||
+      !Number.isInteger(h.index) ||
+      !Number.isInteger(h.shardBytes)
+    )
+      return undefined;
+    return { record: h, data: bytes.subarray(SHARD_FILE_PREFIX_BYTES + headBytes) };
+  } catch {
+    return undefined;
   }
 }
 

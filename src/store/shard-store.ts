@@ -46,7 +46,7 @@ export interface ShardStoreStats {
 /** The per-tile shard store contract. */
 export interface ShardStore {
   /** Stores a shard durably before returning (the caller acknowledges only after this). */
-  put(header: ShardHeader, data: Uint8Array): ShardRecord;
+  put(header: ShardHeader, data: Uint8Array): Promise<ShardRecord>;
   /**
    * Returns the shard bytes after checking them against the stored checksum.
    * @throws {StoreError} `STORE_NOT_FOUND`; `STORE_SHARD_CORRUPT` (the shard is then removed).
@@ -104,7 +104,7 @@ export class MemoryShardStore implements ShardStore {
   private bytes = 0;
   private corruptDetected = 0;
 
-  put(header: ShardHeader, data: Uint8Array): ShardRecord {
+  async put(header: ShardHeader, data: Uint8Array): Promise<ShardRecord> {
     checkShardInput(header, data);
     const record: ShardRecord = { ...header, shardBytes: data.length, sha256: toHex(sha256(data)) };
     this.delete(header.block, header.index);

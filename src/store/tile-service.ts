@@ -93,10 +93,10 @@ export function serveShardStore(
 ): Subscription {
   return transport.subscribe(
     tileSubject(tile),
-    (msg) => {
+    async (msg) => {
       let reply: Uint8Array;
       try {
-        reply = encodeBody({ ok: true, ...handle(store, decodeRequest(msg.data)) });
+        reply = encodeBody({ ok: true, ...(await handle(store, decodeRequest(msg.data))) });
         onRequest?.(false);
       } catch (e) {
         onRequest?.(true);
@@ -113,10 +113,10 @@ export function serveShardStore(
   );
 }
 
-function handle(store: ShardStore, req: ShardRequest): Record<string, unknown> {
+async function handle(store: ShardStore, req: ShardRequest): Promise<Record<string, unknown>> {
   switch (req.op) {
     case 'put':
-      return { record: store.put(req.header, req.data) };
+      return { record: await store.put(req.header, req.data) };
     case 'get':
       return store.get(req.block, req.index);
     case 'check': {

@@ -17,10 +17,10 @@ export function shardStoreCompliance(name: string, h: ShardStoreHarness): void {
   describe(`ShardStore compliance: ${name}`, () => {
     const block = rawCid(new Uint8Array([1, 2, 3])).toString();
 
-    it('put then get returns the same bytes and a checksum', () => {
+    it('put then get returns the same bytes and a checksum', async () => {
       const s = h.open();
       const data = new Uint8Array([9, 8, 7]);
-      const rec = s.put(header(block, 1), data);
+      const rec = await s.put(header(block, 1), data);
       expect(rec.sha256).toMatch(/^[0-9a-f]{64}$/);
       expect(Array.from(s.get(block, 1).data)).toEqual([9, 8, 7]);
       expect(s.stats()).toMatchObject({ shards: 1, bytes: 3 });
@@ -34,9 +34,9 @@ export function shardStoreCompliance(name: string, h: ShardStoreHarness): void {
       s.close();
     });
 
-    it('a rotted shard is detected, quarantined and never served', () => {
+    it('a rotted shard is detected, quarantined and never served', async () => {
       const s = h.open();
-      s.put(header(block, 2), new Uint8Array([1, 1, 1, 1]));
+      await s.put(header(block, 2), new Uint8Array([1, 1, 1, 1]));
       h.rot(s, block, 2);
       expect(() => s.get(block, 2)).toThrow(
         expect.objectContaining({ code: 'STORE_SHARD_CORRUPT' }),
@@ -46,24 +46,24 @@ export function shardStoreCompliance(name: string, h: ShardStoreHarness): void {
       s.close();
     });
 
-    it('rejects invalid headers', () => {
+    it('rejects invalid headers', async () => {
       const s = h.open();
-      expect(() => s.put({ ...header(block, 7) }, new Uint8Array(3))).toThrow(
+      await expect(s.put({ ...header(block, 7) }, new Uint8Array(3))).rejects.toThrow(
         expect.objectContaining({ code: 'STORE_BAD_REPLY' }),
       );
-      expect(() => s.put(header('Bad/../name', 0), new Uint8Array(3))).toThrow();
-      expect(() => s.put(header(block, 0, 100), new Uint8Array(3))).toThrow();
+      await expect(s.put(header('Bad/../name', 0), new Uint8Array(3))).rejects.toThrow();
+      await expect(s.put(header(block, 0, 100), new Uint8Array(3))).rejects.toThrow();
       s.close();
     });
 
-    it('list pages in (block, index) order and matches a model', () => {
-      fc.assert(
-        fc.property(
+    it('list pages in (block, index) order and matches a model', async () => {
+      await fc.assert(
+        fc.asyncProperty(
           fc.array(
             fc.tuple(fc.integer({ min: 0, max: 5 }), fc.integer({ min: 0, max: 5 }), fc.boolean()),
             { maxLength: 40 },
           ),
-          (ops) => {
+          async (ops) => {
             const s = h.open();
             const model = new Map<string, { block: string; index: number }>();
             const blocks = [0, 1, 2, 3, 4, 5].map((i) =>
@@ -74,7 +74,7 @@ export function shardStoreCompliance(name: string, h: ShardStoreHarness): void {
               if (del) {
                 expect(s.delete(blk, i)).toBe(model.delete(`${blk}#${i}`));
               } else {
-                s.put(header(blk, i, 1), new Uint8Array([b, i]));
+                await s.put(header(blk, i, 1), new Uint8Array([b, i]));
                 model.set(`${blk}#${i}`, { block: blk, index: i });
               }
             }
