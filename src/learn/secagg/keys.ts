@@ -16,6 +16,7 @@ import {
   createPrivateKey,
   createPublicKey,
   diffieHellman,
+  generateKeyPairSync,
   type KeyObject,
   sign,
   verify,
@@ -43,12 +44,24 @@ export interface RawKeyPair {
 }
 
 function rawPublic(key: KeyObject): Uint8Array {
-  const der = key.export({ format: 'der', type: 'spki' });
-  return new Uint8Array(der.subarray(der.length - SECAGG_KEY_BYTES));
+  // JWK export is ~100× faster than DER export through OpenSSL 3's encoders.
+  return new Uint8Array(Buffer.from(key.export({ format: 'jwk' }).x as string, 'base64url'));
 }
 
-/** Imports a raw X25519 private key (32 bytes). */
-export function x25519PrivateFromRaw(raw: Uint8Array): KeyObject {
+/**
+ * Imports a raw X25519 private key (32 bytes). With its public key known (the server rebuilding
+ * a dropped client's key), the JWK path is used, ~10× faster than OpenSSL 3's PKCS#8 decoder.
+ */
+export function x25519PrivateFromRaw(raw: Uint8Array, publicRaw?: Uint8Array): KeyObject {
+  if (publicRaw !== undefined) {
+    const jwk = {
+      kty: 'OKP',
+      crv: 'X25519',
+      d: Buffer.from(raw).toString('base64url'),
+      x: Buffer.from(publicRaw).toString('base64url'),
+    };
+    return createPrivateKey({ key: jwk, format: 'jwk' });
+  }
   return createPrivateKey({
     key: Buffer.concat([X25519_PKCS8_PREFIX, raw]),
     format: 'der',
@@ -56,20 +69,34 @@ export function x25519PrivateFromRaw(raw: Uint8Array): KeyObject {
   });
 }
 
-/** Raw public key of a raw X25519 private key. */
-export function x25519PublicOfPrivate(raw: Uint8Array): Uint8Array {
-  return rawPublic(createPublicKey(x25519PrivateFromRaw(raw)));
+/** Raw public key of an X25519 private key. */
+export function x25519PublicOf(privateKey: KeyObject): Uint8Array {
+  return rawPublic(createPublicKey(privateKey));
 }
 
-/** A fresh X25519 key pair from `rng`. */
+function fromGenerated(pair: { privateKey: KeyObject; publicKey: KeyObject }): RawKeyPair {
+  const d = pair.privateKey.export({ format: 'jwk' }).d as string;
+  return {
+    privateKey: pair.privateKey,
+    privateRaw: new Uint8Array(Buffer.from(d, 'base64url')),
+    publicRaw: rawPublic(pair.publicKey),
+  };
+}
+
+/**
+ * A fresh X25519 key pair. With a cryptographic `rng` the key comes from OpenSSL's generator
+ * (fast path); with a seeded one it is derived from `rng` so simulations replay exactly.
+ */
 export function generateX25519(rng: Rng): RawKeyPair {
+  if (rng.cryptographic) return fromGenerated(generateKeyPairSync('x25519'));
   const privateRaw = rng.fill(new Uint8Array(SECAGG_KEY_BYTES));
   const privateKey = x25519PrivateFromRaw(privateRaw);
   return { privateKey, privateRaw, publicRaw: rawPublic(createPublicKey(privateKey)) };
 }
 
-/** A fresh Ed25519 key pair from `rng` (`privateRaw` is the seed). */
+/** A fresh Ed25519 key pair (`privateRaw` is the seed); same generator choice as {@link generateX25519}. */
 export function generateEd25519(rng: Rng): RawKeyPair {
+  if (rng.cryptographic) return fromGenerated(generateKeyPairSync('ed25519'));
   const privateRaw = rng.fill(new Uint8Array(SECAGG_KEY_BYTES));
   const privateKey = createPrivateKey({
     key: Buffer.concat([ED25519_PKCS8_PREFIX, privateRaw]),

@@ -5,10 +5,11 @@
  * messages with typed errors and counts them) and closes each round with `close*()`, which
  * returns the requests for the next round or throws a SECAGG_TOO_FEW_* error: the round aborts.
  */
+import type { KeyObject } from 'node:crypto';
 import { assert, type Logger, type Rng } from '../../core/index.ts';
 import { SecAggError, SecAggErrorCode, type SecAggErrorCodeValue } from './errors.ts';
 import { lagrangeAtZero, shamirCombine } from './field.ts';
-import { x25519PrivateFromRaw, x25519PublicOfPrivate, x25519Shared } from './keys.ts';
+import { x25519PrivateFromRaw, x25519PublicOf, x25519Shared } from './keys.ts';
 import { SECAGG_KEY_BYTES } from './limits.ts';
 import {
   type AdvertiseMsg,
@@ -377,7 +378,15 @@ export class SecAggServer {
       const { xs, shares } = this.sharesOf(u, keyIndex);
       const sk = shamirCombine(shares, lambdaOf(xs), SECAGG_KEY_BYTES);
       const sPk = (this.keys.get(u) as AdvertiseMsg).sPk;
-      if (!Buffer.from(x25519PublicOfPrivate(sk)).equals(Buffer.from(sPk))) {
+      let key: KeyObject | undefined;
+      try {
+        key = x25519PrivateFromRaw(sk, sPk);
+      } catch {
+        key = undefined;
+      }
+      sk.fill(0);
+      // Node derives the public key from d; it must equal the advertised one, or the shares lied.
+      if (key === undefined || !Buffer.from(x25519PublicOf(key)).equals(Buffer.from(sPk))) {
         this.round = -1;
         abort(
           SecAggErrorCode.TooFewShares,
@@ -385,8 +394,6 @@ export class SecAggServer {
           { of: u },
         );
       }
-      const key = x25519PrivateFromRaw(sk);
-      sk.fill(0);
       for (const v of survivingNbs) {
         const seed = pairwiseSeed(
           x25519Shared(key, (this.keys.get(v) as AdvertiseMsg).sPk),
