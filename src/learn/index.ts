@@ -132,3 +132,4 @@ export {
   type StrategyOptions,
   weightedMean,
 } from './strategy/strategy.ts';
+export { renderReportSvg, writeReport } from './sim/report.ts';

@@ -9,5 +9,10 @@ export type CommandRegistrar = (program: Command) => void;
 
 export const LAYER_COMMANDS: readonly CommandRegistrar[] = [
   // layer commands: keep one per line
+  (await import('./dtn.ts')).register,
+  (await import('./learn.ts')).register,
+  (await import('./fabric.ts')).register,
+  (await import('./trust.ts')).register,
+  (await import('./kernel.ts')).register,
   (await import('./store.ts')).register,
 ];
