@@ -22,9 +22,19 @@ export function shamirShareLength(bytes: number): number {
   return Math.ceil(bytes / SHAMIR_CHUNK_BYTES);
 }
 
+const INV_PRIME = 1 / SHAMIR_PRIME;
+
+/** Reduces 0 ≤ x < 2^52 modulo p without `%` (a slow fmod call in V8): floor(x/p) is off by at most one. */
+function reduce(x: number): number {
+  let r = x - Math.floor(x * INV_PRIME) * SHAMIR_PRIME;
+  if (r < 0) r += SHAMIR_PRIME;
+  else if (r >= SHAMIR_PRIME) r -= SHAMIR_PRIME;
+  return r;
+}
+
 function mulMod(a: number, b: number): number {
   // a, b < 2^26, so a·b < 2^52 is exact in a double.
-  return (a * b) % SHAMIR_PRIME;
+  return reduce(a * b);
 }
 
 /** Modular inverse by the extended Euclidean algorithm; `a` must be non-zero mod p. */
@@ -36,8 +46,12 @@ export function invMod(a: number): number {
   let s1 = 1;
   while (r1 !== 0) {
     const q = Math.floor(r0 / r1);
-    [r0, r1] = [r1, r0 - q * r1];
-    [s0, s1] = [s1, s0 - q * s1];
+    const r2 = r0 - q * r1;
+    r0 = r1;
+    r1 = r2;
+    const s2 = s0 - q * s1;
+    s0 = s1;
+    s1 = s2;
   }
   return ((s0 % SHAMIR_PRIME) + SHAMIR_PRIME) % SHAMIR_PRIME;
 }
@@ -89,7 +103,7 @@ export function shamirSplit(
     for (let d = t - 1; d >= 0; d--) {
       const base = d * m;
       for (let j = 0; j < m; j++)
-        acc[j] = ((acc[j] as number) * x + (coef[base + j] as number)) % SHAMIR_PRIME;
+        acc[j] = reduce((acc[j] as number) * x + (coef[base + j] as number));
     }
     out.push(Uint32Array.from(acc));
   }
@@ -112,7 +126,7 @@ export function lagrangeAtZero(xs: readonly number[]): Float64Array {
       if (j === i) continue;
       const xj = xs[j] as number;
       num = mulMod(num, xj);
-      den = mulMod(den, (xj - xi + SHAMIR_PRIME) % SHAMIR_PRIME);
+      den = mulMod(den, xj >= xi ? xj - xi : xj - xi + SHAMIR_PRIME);
     }
     out[i] = mulMod(num, invMod(den));
   }
@@ -137,8 +151,7 @@ export function shamirCombine(
     const s = shares[i] as Uint32Array;
     const l = lambdas[i] as number;
     assert(s.length === m, 'share length');
-    for (let j = 0; j < m; j++)
-      acc[j] = ((acc[j] as number) + mulMod(l, s[j] as number)) % SHAMIR_PRIME;
+    for (let j = 0; j < m; j++) acc[j] = reduce((acc[j] as number) + mulMod(l, s[j] as number));
   }
   const out = new Uint8Array(bytes);
   for (let j = 0; j < m; j++) {
