@@ -5,6 +5,8 @@ import type { FabricPluginFactory } from '../plugin.ts';
 
 export const FABRIC_PLUGINS: readonly FabricPluginFactory[] = [
   // layer plugins: keep one per line
+  (await import('./learn.ts')).learnPlugin,
+  (await import('./trust.ts')).trustPlugin,
   (await import('./dtn.ts')).dtnPlugin,
   (await import('./kernel.ts')).kernelPlugin,
   (await import('./store.ts')).storePlugin,
