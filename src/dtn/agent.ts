@@ -606,10 +606,10 @@ export class BundleAgent {
 
   private linkFor(destNode: string): ConvergenceLink | undefined {
     const direct = this.links.get(destNode);
-    if (direct !== undefined && direct.isUp()) return direct;
+    if (direct?.isUp()) return direct;
     const hop = this.router?.nextHop(destNode, this.clock.now());
     const link = hop === undefined ? undefined : this.links.get(hop);
-    return link !== undefined && link.isUp() ? link : undefined;
+    return link?.isUp() ? link : undefined;
   }
 
   /** Updates the blocks a forwarder owns: previous node, bundle age, hop count (§5.4). */

@@ -56,7 +56,9 @@ export class InterplanetaryTier {
     const regions = [...init.topology.nodes.values()]
       .filter((n) => n.level === 'region')
       .map((n) => n.name);
-    regions.forEach((r, i) => this.numbers.set(r, i + 1));
+    regions.forEach((r, i) => {
+      this.numbers.set(r, i + 1);
+    });
     const linked = new Set(init.topology.dtnLinks.flatMap((l) => [l.from, l.to]));
     for (const r of regions) {
       if (!linked.has(r)) continue;
