@@ -72,7 +72,7 @@ export class StoreCluster {
   }
 
   /** Runs one repair pass (never two at once). */
-  repair(options: { dryRun?: boolean } = {}): Promise<RepairReport> {
+  repair(options: { dryRun?: boolean; scrub?: boolean } = {}): Promise<RepairReport> {
     this.running ??= repairPass(this.store, {
       ...options,
       onPending: (n) => {

@@ -67,6 +67,12 @@ export interface RepairReport {
 /** Options of {@link repairPass}. */
 export interface RepairOptions {
   readonly dryRun?: boolean;
+  /**
+   * Re-hash every shard at its home (default true): finds bit rot. Without it, a shard counts
+   * as healthy when its home lists it, and only stripes touched by a membership change or a
+   * lost shard are read: the fast path after a tile dies.
+   */
+  readonly scrub?: boolean;
   readonly codec?: CodecFactory;
   /** Progress: shards found needing repair and not yet rebuilt. */
   readonly onPending?: (pending: number) => void;
@@ -98,7 +104,7 @@ export async function repairPass(
     for (let s = queue.shift(); s !== undefined; s = queue.shift()) {
       const profile = profileOf(store, s);
       const homes = placement.place(s.block, profile);
-      const r = await repairStripe(store, codecs, s, homes, dryRun, (n) => {
+      const r = await repairStripe(store, codecs, s, homes, dryRun, options.scrub ?? true, (n) => {
         acc.pending += n;
         options.onPending?.(acc.pending);
       });
@@ -211,17 +217,20 @@ async function repairStripe(
   s: StripeInventory,
   homes: readonly string[],
   dryRun: boolean,
+  scrub: boolean,
   pending: (delta: number) => void,
 ): Promise<StripeResult> {
   const n = s.k + s.m;
-  const health = await Promise.all(
-    homes.map((tile, index) =>
-      store.call(tile, { op: 'check', block: s.block, index }).then(
-        (r) => r.health as 'ok' | ShardProblem,
-        (e: unknown) => classify(e),
-      ),
-    ),
-  );
+  const health: ('ok' | ShardProblem)[] = scrub
+    ? await Promise.all(
+        homes.map((tile, index) =>
+          store.call(tile, { op: 'check', block: s.block, index }).then(
+            (r) => r.health as 'ok' | ShardProblem,
+            (e: unknown) => classify(e),
+          ),
+        ),
+      )
+    : homes.map((tile, index) => (s.holders.get(index)?.has(tile) === true ? 'ok' : 'missing'));
   const needed = health.flatMap((h, i) => (h === 'ok' ? [] : [i]));
   const corrupt = health.filter((h) => h === 'corrupt').length;
   const out: StripeResult = {
@@ -289,8 +298,19 @@ async function gatherShards(
   const n = s.k + s.m;
   const shards: (Uint8Array | undefined)[] = new Array(n).fill(undefined);
   let have = 0;
-  for (let i = 0; i < n && have < s.k; i++) {
-    if (health[i] !== 'ok') continue;
+  // Fetch k healthy home shards in parallel; fall back one by one if some fail on the way.
+  const okIdx = health.flatMap((h, i) => (h === 'ok' ? [i] : []));
+  const first = await Promise.all(
+    okIdx.slice(0, s.k).map((i) => store.fetchShard(homes[i] as string, s.block, i)),
+  );
+  first.forEach((f, j) => {
+    if (f.ok) {
+      shards[okIdx[j] as number] = f.data;
+      have++;
+    }
+  });
+  for (const i of okIdx.slice(s.k)) {
+    if (have >= s.k) break;
     const f = await store.fetchShard(homes[i] as string, s.block, i);
     if (f.ok) {
       shards[i] = f.data;

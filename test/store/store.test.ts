@@ -183,3 +183,28 @@ describe('distributed store over the in-process transport', () => {
     );
   });
 });
+
+describe('quick repair (no scrub)', () => {
+  it("rebuilds a dead tile's shards without re-hashing healthy stripes", async () => {
+    c = await startCluster();
+    const objs: { data: Uint8Array; cid: string }[] = [];
+    for (let i = 0; i < 6; i++) {
+      const data = bytesOf(30_000 + i * 9_000, 40 + i);
+      objs.push({ data, cid: (await c.cluster.store.put(data)).cid });
+    }
+    const victim = (await homesOf(c, objs[0]?.cid as string))[3] as string;
+    const lost = c.memStore(victim).stats().shards;
+    await c.kill(victim);
+    const r = await c.cluster.repair({ scrub: false });
+    expect(r.markedOut).toEqual([victim]);
+    expect(r.shardsRepaired).toBe(r.shardsNeeded);
+    expect(r.shardsNeeded).toBeGreaterThanOrEqual(lost);
+    expect(r.corruptFound).toBe(0);
+    const full = await c.cluster.repair();
+    expect(full.shardsNeeded).toBe(0);
+    for (const o of objs)
+      expect(
+        Buffer.compare(Buffer.from(await c.cluster.store.getBytes(o.cid)), Buffer.from(o.data)),
+      ).toBe(0);
+  });
+});

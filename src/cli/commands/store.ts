@@ -156,9 +156,12 @@ export function register(program: Command): void {
     .command('repair')
     .description('mark dead tiles out, rebuild missing and corrupt shards onto healthy tiles')
     .option('--dry-run', 'report what would be rebuilt, change nothing')
-    .action(async (o: { dryRun?: boolean }, cmd: Command) => {
+    .option('--quick', 'skip re-hashing every shard (no bit-rot scrub); only fix missing shards')
+    .action(async (o: { dryRun?: boolean; quick?: boolean }, cmd: Command) => {
       const f = flags(cmd);
-      const r = await withStore(f, (c) => c.repair({ dryRun: o.dryRun === true }));
+      const r = await withStore(f, (c) =>
+        c.repair({ dryRun: o.dryRun === true, scrub: o.quick !== true }),
+      );
       if (f.json === true) printJson(r);
       else process.stdout.write(formatRepair(r));
       if (r.unrecoverable.length > 0) process.exitCode = 1;
