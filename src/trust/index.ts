@@ -130,6 +130,19 @@ export {
   verifyFromRepoDir,
 } from './repo-dir.ts';
 export {
+  attachTrust,
+  IdentityService,
+  LOG_CHECKPOINT_INTERVAL_MS,
+  LOG_FLUSH_INTERVAL_MS,
+  LOG_PENDING_ENTRIES_MAX,
+  logAppendSubject,
+  RegionLogService,
+  type TrustAttachment,
+  WITNESS_REQUEST_TIMEOUT_MS,
+  WitnessService,
+  witnessSubject,
+} from './service.ts';
+export {
   handleTileRequest,
   parseTileIndex,
   serveTiles,
