@@ -9,6 +9,7 @@ import {
   dequantizeSum,
   encodeSecAggMessage,
   isSecAggError,
+  LagrangeCache,
   lagrangeAtZero,
   prgExpand,
   quantizationLevelsFor,
@@ -237,5 +238,17 @@ describe('wire codec', () => {
       expect(() => decodeSecAggMessage(b, config)).toThrowError(
         expect.objectContaining({ code: 'SECAGG_MALFORMED' }),
       );
+  });
+});
+
+describe('LagrangeCache', () => {
+  it('derives coefficients of a base set minus one element exactly as the direct formula', () => {
+    const base = [2, 3, 5, 8, 13, 21, 34];
+    const cache = new LagrangeCache(base);
+    for (let drop = 0; drop < base.length; drop++) {
+      const xs = base.filter((_, i) => i !== drop);
+      expect(Array.from(cache.get(xs))).toEqual(Array.from(lagrangeAtZero(xs)));
+    }
+    expect(Array.from(cache.get([1, 4, 9]))).toEqual(Array.from(lagrangeAtZero([1, 4, 9])));
   });
 });

@@ -178,3 +178,57 @@ export function shamirCombine(
   }
   return out;
 }
+
+/**
+ * Caches Lagrange coefficients per holder set. Sets that are a `base` set minus one element u
+ * (the common case in full SecAgg: the first t+1 responders minus the client being rebuilt)
+ * are derived in O(t) instead of O(t²): λ^{A∖u}_i = λ^A_i · (x_u − x_i) / x_u.
+ */
+export class LagrangeCache {
+  private readonly cache = new Map<string, Float64Array>();
+  private readonly base:
+    | {
+        readonly pos: Map<number, number>;
+        readonly xs: readonly number[];
+        readonly lambdas: Float64Array;
+      }
+    | undefined;
+
+  /** @param base a superset (of size t + 1) from which size-t subsets are derived. */
+  constructor(base?: readonly number[]) {
+    this.base =
+      base === undefined || base.length < 2
+        ? undefined
+        : { pos: new Map(base.map((x, i) => [x, i])), xs: base, lambdas: lagrangeAtZero(base) };
+  }
+
+  /** Coefficients for `xs`, in the order of `xs`. */
+  get(xs: readonly number[]): Float64Array {
+    const key = xs.join(',');
+    let l = this.cache.get(key);
+    if (l === undefined) {
+      l = this.derive(xs) ?? lagrangeAtZero(xs);
+      this.cache.set(key, l);
+    }
+    return l;
+  }
+
+  private derive(xs: readonly number[]): Float64Array | undefined {
+    const b = this.base;
+    if (b === undefined || xs.length !== b.xs.length - 1) return undefined;
+    const present = new Uint8Array(b.xs.length);
+    for (const x of xs) {
+      const p = b.pos.get(x);
+      if (p === undefined || present[p] === 1) return undefined;
+      present[p] = 1;
+    }
+    const u = b.xs[present.indexOf(0)] as number;
+    const invU = invMod(u);
+    const out = new Float64Array(xs.length);
+    xs.forEach((x, i) => {
+      const diff = u >= x ? u - x : u - x + SHAMIR_PRIME;
+      out[i] = mulMod(mulMod(b.lambdas[b.pos.get(x) as number] as number, diff), invU);
+    });
+    return out;
+  }
+}

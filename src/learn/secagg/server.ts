@@ -8,7 +8,7 @@
 import type { KeyObject } from 'node:crypto';
 import { assert, type Logger, type Rng } from '../../core/index.ts';
 import { SecAggError, SecAggErrorCode, type SecAggErrorCodeValue } from './errors.ts';
-import { lagrangeAtZero, shamirCombine } from './field.ts';
+import { LagrangeCache, shamirCombine } from './field.ts';
 import { x25519PrivateFromRaw, x25519PublicOf, x25519Shared } from './keys.ts';
 import { SECAGG_KEY_BYTES } from './limits.ts';
 import {
@@ -342,16 +342,11 @@ export class SecAggServer {
    */
   closeUnmask(): Uint32Array {
     const responders = this.close(4) as Map<number, UnmaskMsg>;
-    const lambdas = new Map<string, Float64Array>();
-    const lambdaOf = (xs: number[]): Float64Array => {
-      const key = xs.join(',');
-      let l = lambdas.get(key);
-      if (l === undefined) {
-        l = lagrangeAtZero(xs);
-        lambdas.set(key, l);
-      }
-      return l;
-    };
+    // Most holder sets are the first t + 1 responders minus the client being rebuilt.
+    const lagrange = new LagrangeCache(
+      [...responders.keys()].sort((x, y) => x - y).slice(0, this.config.t + 1),
+    );
+    const lambdaOf = (xs: number[]): Float64Array => lagrange.get(xs);
     const acc = new Uint32Array(this.config.vectorLength);
     const view = new Int32Array(acc.buffer);
     for (const u of this.u3) {
