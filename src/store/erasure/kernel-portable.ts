@@ -7,6 +7,7 @@
  * are packed into one word and XORed into the output with one load and one store instead of
  * four (measured about 2x the byte loop). Each byte keeps its lane, so this is endian-neutral.
  */
+import { assert } from '../../core/index.ts';
 import { MUL_TABLE } from './gf.ts';
 import type { GfKernel } from './kernel.ts';
 
@@ -15,6 +16,9 @@ import type { GfKernel } from './kernel.ts';
  * and the current input segment stay in L1 while every input is folded into it.
  */
 export const PORTABLE_SEGMENT_BYTES = 16 * 1024;
+
+// Segments must start on word boundaries for the 32-bit path.
+assert(PORTABLE_SEGMENT_BYTES % 4 === 0, 'PORTABLE_SEGMENT_BYTES must be a multiple of 4');
 
 /** out[j] = c·input[j] for j in [start, end), where `base` = c << 8 indexes MUL_TABLE. */
 function mulSet(

@@ -38,6 +38,15 @@ const WASM_PAGE_BYTES = 65536;
 /** Linear memory is 32-bit addressed: at most 65536 pages (4 GiB); we stay under 2 GiB. */
 export const WASM_MEMORY_BYTES_MAX = 2 ** 31;
 
+// The limits must agree with each other and with the kernel's 32-byte iterations.
+assert(WASM_CHUNK_BYTES_MIN <= WASM_CHUNK_BYTES_MAX, 'chunk bounds out of order');
+assert(
+  WASM_CHUNK_BYTES_MIN % WASM_CHUNK_ALIGN_BYTES === 0 &&
+    WASM_CHUNK_BYTES_MAX % WASM_CHUNK_ALIGN_BYTES === 0,
+  'chunk bounds must be aligned',
+);
+assert(WASM_CHUNK_ALIGN_BYTES % 32 === 0, 'chunks must hold whole kernel iterations');
+
 /**
  * The slice of the WebAssembly JS API this file uses. Declared locally because the project's
  * TypeScript libs (ES2023 + @types/node 20) carry no WebAssembly types, and a global
