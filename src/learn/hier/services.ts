@@ -386,7 +386,8 @@ export class LevelAggregator implements NodeService {
           clientId: ctx.name,
           round: req.header.round,
           nonce: req.header.nonce,
-          weight: h.weight,
+          // SecAgg recovers Σ weights from a quantized coordinate (≈ exact); weights are counts.
+          weight: Math.round(h.weight),
           numExamples: h.examples,
           tiles: h.tiles,
           loss: h.loss,
