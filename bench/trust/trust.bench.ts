@@ -137,8 +137,8 @@ function proofCase(): BenchCase {
       const memory = await measure('proof memory', () => {
         i = (i * 7919 + 13) % PROOF_TREE_SIZE;
         const idx = i;
-        const proof = mem.perfectHash(0, idx);
-        if (!verifyInclusion(proof, idx, PROOF_TREE_SIZE, inclusionProofOf(mem, idx), mroot))
+        const proof = inclusionProof(idx, PROOF_TREE_SIZE, mem);
+        if (!verifyInclusion(mem.perfectHash(0, idx), idx, PROOF_TREE_SIZE, proof, mroot))
           throw new Error('proof failed');
       });
       return [
