@@ -93,7 +93,12 @@ export class SqliteCatalog implements StoreCatalog {
   }
 
   getPin(cid: string): PinRecord | undefined {
-    return this.pins().find((p) => p.cid === cid);
+    const r = this.db.prepare('SELECT * FROM pins WHERE cid = ?').get(cid) as
+      | { cid: string; profile: string; size: number; pinned_at_ms: number }
+      | undefined;
+    return r === undefined
+      ? undefined
+      : { cid: r.cid, profile: r.profile, size: r.size, pinnedAtMs: r.pinned_at_ms };
   }
 
   addPin(pin: PinRecord): void {

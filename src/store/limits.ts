@@ -30,12 +30,8 @@ export const STREAM_BLOCKS_IN_FLIGHT_MAX = 4;
 export const SHARD_REQUEST_TIMEOUT_MS = 10_000;
 /** Shard records returned by one `list` page from a tile. */
 export const LIST_PAGE_RECORDS_MAX = 2_000;
-/** Stripes the repair scanner examines per run before yielding a partial report. */
-export const REPAIR_STRIPES_PER_RUN_MAX = 1_000_000;
 /** Period of the background repair scanner in `genesis up`. */
 export const REPAIR_INTERVAL_MS_DEFAULT = 30_000;
-/** Depth bound when walking manifests for GC and pins (manifests are one level today). */
-export const DAG_DEPTH_MAX = 8;
 /** Largest CRDT sync message carried as one transport message. */
 export const CRDT_SYNC_MESSAGE_BYTES_MAX = TRANSPORT_MESSAGE_BYTES_MAX - SHARD_ENVELOPE_BYTES_MAX;
 /** Largest saved Automerge document accepted from disk or from the store. */
