@@ -179,6 +179,7 @@ export class Controller {
       ok: true,
       explanation: this.explain(parseRequest(m.data, nameRequestSchema).name),
     }));
+    serve('status', async () => ({ ok: true, status: this.status() }));
     serve('drain', async (m) => {
       const r = parseRequest(m.data, nameRequestSchema);
       return this.drain(r.name, r.undo !== true);

@@ -206,7 +206,7 @@ export class LocalFabric {
     if (this.options.tiles !== false) {
       for (const p of plans.filter((x) => x.level === 'pod')) {
         const tiles = t.nodes.get(p.node)?.children ?? [];
-        tiles.forEach((tile) => nodeSpecs.push(this.nodeOptions('tile', p.clientUrl, tile)));
+        for (const tile of tiles) nodeSpecs.push(this.nodeOptions('tile', p.clientUrl, tile));
       }
     }
     const total = plans.length + nodeSpecs.length;

@@ -24,6 +24,8 @@ export const Subjects = {
   join: (pod: string) => `genesis.fabric.${pod}.join`,
   heartbeat: (pod: string) => `genesis.fabric.${pod}.hb`,
   inventory: (pod: string) => `genesis.fabric.${pod}.inventory`,
+  /** Counters of a node (including wire rejections by reason). */
+  status: (n: string) => `genesis.fabric.${n}.status`,
   ping: (n: string) => `genesis.fabric.${n}.ping`,
   probe: (n: string) => `genesis.fabric.${n}.probe`,
   assign: (tile: string) => `genesis.fabric.${tile}.assign`,

@@ -69,6 +69,9 @@ export interface NatsConfigOptions {
   readonly ports?: ReadonlyMap<string, NatsServerPorts>;
   /** Root of JetStream store dirs (each server gets `<root>/<node>`). */
   readonly storeRoot: string;
+  /** Per-node override of the `host:port` a child dials for its parent's leafnode listener
+   * (through a NAT, a relay, or a test's cuttable proxy). */
+  readonly leafRemoteOverrides?: ReadonlyMap<string, string>;
   /** Password of the leaf user child servers log in with (generate one per deployment). */
   readonly leafPassword?: string;
   /** Password of the system account user. */
@@ -198,9 +201,10 @@ export function planNatsServers(topology: Topology, options: NatsConfigOptions):
           `parent ${parent} of ${n.name} has no leafnode listener`,
         );
       // Short reconnect so a healed uplink is used again within a second or two.
+      const target = options.leafRemoteOverrides?.get(n.name) ?? `${hostOf(parent)}:${pp.leaf}`;
       leafLines.push(
         '  reconnect: 1',
-        `  remotes: [ { url: ${q(`nats-leaf://leaf:${leafPassword}@${hostOf(parent)}:${pp.leaf}`)}, account: "GENESIS" } ]`,
+        `  remotes: [ { url: ${q(`nats-leaf://leaf:${leafPassword}@${target}`)}, account: "GENESIS" } ]`,
       );
     }
     if (leafLines.length > 0) lines.push('leafnodes {', ...leafLines, '}');

@@ -172,6 +172,9 @@ export class PodAgent {
       t.subscribe(Subjects.inventory(this.name), (m) => {
         m.respond(encodeJson(this.inventory()));
       }),
+      t.subscribe(Subjects.status(this.name), (m) => {
+        m.respond(encodeJson({ status: this.status(), wire: this.wireStats() }));
+      }),
     );
     this.running = true;
     const tickMs = Math.max(1, Math.floor(this.lease.renewMs / 2));
