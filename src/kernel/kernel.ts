@@ -646,8 +646,12 @@ export class Kernel {
   }
 
   private recordLatency(units: number): void {
-    const b = SCHED_LATENCY_BUCKETS_UNITS.findIndex((x) => units <= x);
-    const i = b < 0 ? SCHED_LATENCY_BUCKETS_UNITS.length : b;
+    let i = 0;
+    while (
+      i < SCHED_LATENCY_BUCKETS_UNITS.length &&
+      units > (SCHED_LATENCY_BUCKETS_UNITS[i] as number)
+    )
+      i++;
     this.stats.schedLatencyBuckets[i] = (this.stats.schedLatencyBuckets[i] as number) + 1;
     this.stats.schedLatencySumUnits += units;
   }
@@ -708,7 +712,8 @@ export class Kernel {
     const hard =
       ex.async !== undefined && topLevel ? fuel * HARD_FUEL_FACTOR + HARD_FUEL_SLACK_UNITS : fuel;
     ex.fuel.value = hard;
-    ex.fault.value = 0;
+    // The fault global is only ever set right before a trap, and reset when that trap is
+    // handled, so it is 0 here without paying a global write per activation.
     if (ex.async !== undefined) ex.async.softFuel.value = topLevel ? fuel : 0x3fffffff;
     dom.active = true;
     dom.current = act;
@@ -719,7 +724,9 @@ export class Kernel {
     let thrown: unknown;
     let ok = true;
     try {
-      result = act.fn(...act.args);
+      const a = act.args;
+      result =
+        a.length === 4 ? act.fn(a[0], a[1], a[2], a[3]) : a.length === 0 ? act.fn() : act.fn(...a);
     } catch (e) {
       ok = false;
       thrown = e;
@@ -743,6 +750,7 @@ export class Kernel {
     dom.rewinding = false;
     if (!ok || dom.faultPending !== undefined) {
       const f = dom.faultPending ?? classify(ex.fault.value as number, left, thrown);
+      ex.fault.value = 0;
       act.reply?.resolve(ERROR_REPLY(Status.E_SERVER_FAULT), 0n, 0n);
       this.fault(
         dom,
@@ -854,6 +862,7 @@ export class Kernel {
     } catch (e) {
       if (e instanceof KernelAssertionError) throw e;
       const f = dom.faultPending ?? classify(ex.fault.value as number, ex.fuel.value as number, e);
+      ex.fault.value = 0;
       return {
         ok: false,
         kind: f.kind,
@@ -1011,17 +1020,15 @@ export class Kernel {
       fuel_yield: () => this.sysYield(dom, false),
     };
     const trace = this.options.trace;
+    if (trace === undefined) return s as Record<string, WasmFn>;
     const out: Record<string, WasmFn> = {};
     for (const [name, f] of Object.entries(s)) {
       const g = f as WasmFn;
-      out[name] =
-        trace === undefined
-          ? g
-          : (...args: unknown[]) => {
-              const result = g(...args);
-              trace({ t: 'syscall', domain: dom.id, name, args, result });
-              return result;
-            };
+      out[name] = (...args: unknown[]) => {
+        const result = g(...args);
+        trace({ t: 'syscall', domain: dom.id, name, args, result });
+        return result;
+      };
     }
     return out;
   }
@@ -1053,8 +1060,9 @@ export class Kernel {
     return cap;
   }
 
-  private effect(dom: Domain, text: string): boolean {
-    if (dom.effects !== undefined) dom.effects.push(text);
+  /** Records an effect when a shadow compares this domain (the text is built only then). */
+  private effect(dom: Domain, text: () => string): boolean {
+    if (dom.effects !== undefined) dom.effects.push(text());
     return dom.shadowOf !== undefined;
   }
 
@@ -1074,7 +1082,7 @@ export class Kernel {
   private sysDebugLog(dom: Domain, ptr: number, len: number): number {
     const n = Math.min(len >>> 0, DEBUG_LOG_BYTES_MAX);
     const text = Buffer.from(this.readBytes(dom, ptr >>> 0, n)).toString('utf8');
-    this.effect(dom, `log:${text}`);
+    this.effect(dom, () => `log:${text}`);
     if (dom.shadowOf === undefined) this.options.log?.(dom, text);
     return n;
   }
@@ -1086,8 +1094,10 @@ export class Kernel {
     badge: bigint | undefined,
   ): number {
     const cap = this.capOf(dom, src, 0, 0);
-    if (dom.shadowOf !== undefined)
-      return this.effect(dom, `cap_derive:${src}`) ? Status.OK : Status.OK;
+    if (dom.shadowOf !== undefined) {
+      this.effect(dom, () => `cap_derive:${src}`);
+      return Status.OK;
+    }
     const child = derive(cap, rights, badge);
     if (child === undefined) return Status.E_BADGED;
     const cptr = dom.cspace.insert(child);
@@ -1107,7 +1117,7 @@ export class Kernel {
 
   private sysCapDelete(dom: Domain, cptr: number): number {
     const cap = this.capOf(dom, cptr, 0, 0);
-    if (this.effect(dom, `cap_delete:${cptr}`)) return Status.OK;
+    if (this.effect(dom, () => `cap_delete:${cptr}`)) return Status.OK;
     deleteCap(cap);
     this.sweep();
     return Status.OK;
@@ -1115,7 +1125,7 @@ export class Kernel {
 
   private sysCapRevoke(dom: Domain, cptr: number): number {
     const cap = this.capOf(dom, cptr, 0, 0);
-    if (this.effect(dom, `cap_revoke:${cptr}`)) return 0;
+    if (this.effect(dom, () => `cap_revoke:${cptr}`)) return 0;
     const n = revokeCap(cap);
     this.sweep();
     return n;
@@ -1163,7 +1173,7 @@ export class Kernel {
   private sysSend(dom: Domain, ep: number, info: number, mr0: bigint, mr1: bigint): number {
     const cap = this.capOf(dom, ep, ObjType.ENDPOINT, Rights.WRITE);
     const msg = this.outgoing(dom, cap, info, mr0, mr1, undefined);
-    if (this.effect(dom, `send:${ep}:${info}:${mr0}:${mr1}`)) return Status.OK;
+    if (this.effect(dom, () => `send:${ep}:${info}:${mr0}:${mr1}`)) return Status.OK;
     dom.stats.ipcSent++;
     this.stats.ipcMessages++;
     return (cap.obj as Endpoint).enqueue(msg);
@@ -1201,7 +1211,7 @@ export class Kernel {
       const msg = this.outgoing(dom, cap, info, mr0, mr1, undefined);
       const r = this.fastpath(server, dom, msg, Math.max(0, dom.ex.fuel.value as number));
       this.setReplyRegs(dom, r.info, r.mr0, r.mr1, r.data);
-      this.effect(dom, `call:${ep}:${info}:${mr0}:${mr1}=>${r.info}:${r.mr0}`);
+      this.effect(dom, () => `call:${ep}:${info}:${mr0}:${mr1}=>${r.info}:${r.mr0}`);
       return r.mr0;
     }
     const canBlock =
@@ -1246,7 +1256,7 @@ export class Kernel {
     // call (mirrored in order), or an E_WOULD_BLOCK reply when the live domain made no such call.
     const live = dom.shadowOf as Domain;
     const key = `call:${ep}:${info}:${mr0}:${mr1}=>`;
-    this.effect(dom, key);
+    this.effect(dom, () => key);
     const replies = live.effects ?? [];
     for (let i = dom.replayIndex; i < replies.length; i++) {
       const e = replies[i] as string;
@@ -1308,7 +1318,7 @@ export class Kernel {
     const data = this.replyMessage(dom, info);
     const r = this.currentReply(dom);
     if (r === undefined) return Status.E_NO_REPLY;
-    this.effect(dom, `reply:${info}:${mr0}:${mr1}`);
+    this.effect(dom, () => `reply:${info}:${mr0}:${mr1}`);
     r.resolve(info, mr0, mr1, data);
     return Status.OK;
   }
@@ -1361,7 +1371,7 @@ export class Kernel {
 
   private sysSignal(dom: Domain, n: number): number {
     const cap = this.capOf(dom, n, ObjType.NOTIFICATION, Rights.WRITE);
-    if (this.effect(dom, `signal:${n}`)) return Status.OK;
+    if (this.effect(dom, () => `signal:${n}`)) return Status.OK;
     (cap.obj as Notification).signal(cap.badge);
     return Status.OK;
   }
@@ -1386,7 +1396,7 @@ export class Kernel {
     const cap = this.capOf(dom, ep, ObjType.ENDPOINT, Rights.ALL);
     if (cap.badge !== 0n)
       return this.die(dom, FaultKind.INVALID_CAP, ep, 'cancel needs an unbadged endpoint cap');
-    if (this.effect(dom, `cancel:${ep}:${badge}`)) return 0;
+    if (this.effect(dom, () => `cancel:${ep}:${badge}`)) return 0;
     return (cap.obj as Endpoint).cancelBadged(badge);
   }
 
@@ -1400,17 +1410,17 @@ export class Kernel {
   private sysDeviceRead(dom: Domain, d: number, reg: number): bigint {
     const dev = this.deviceOf(dom, d, reg, Rights.READ);
     if (dom.shadowOf !== undefined) {
-      this.effect(dom, `device_read:${d}:${reg}`);
+      this.effect(dom, () => `device_read:${d}:${reg}`);
       return 0n;
     }
     const v = BigInt.asIntN(64, dev.host.read(reg));
-    this.effect(dom, `device_read:${d}:${reg}`);
+    this.effect(dom, () => `device_read:${d}:${reg}`);
     return v;
   }
 
   private sysDeviceWrite(dom: Domain, d: number, reg: number, v: bigint): number {
     const dev = this.deviceOf(dom, d, reg, Rights.WRITE);
-    if (this.effect(dom, `device_write:${d}:${reg}:${v}`)) return Status.OK;
+    if (this.effect(dom, () => `device_write:${d}:${reg}:${v}`)) return Status.OK;
     dev.host.write(reg, v);
     return Status.OK;
   }
@@ -1418,7 +1428,7 @@ export class Kernel {
   private sysIrqBind(dom: Domain, irq: number, n: number): number {
     const ic = this.capOf(dom, irq, ObjType.IRQ, Rights.WRITE);
     const nc = this.capOf(dom, n, ObjType.NOTIFICATION, Rights.WRITE);
-    if (this.effect(dom, `irq_bind:${irq}:${n}`)) return Status.OK;
+    if (this.effect(dom, () => `irq_bind:${irq}:${n}`)) return Status.OK;
     const i = ic.obj as Irq;
     i.notification = nc.obj as Notification;
     i.bits = nc.badge === 0n ? 1n : nc.badge;
@@ -1427,7 +1437,7 @@ export class Kernel {
 
   private sysIrqAck(dom: Domain, irq: number): number {
     const ic = this.capOf(dom, irq, ObjType.IRQ, Rights.WRITE);
-    if (this.effect(dom, `irq_ack:${irq}`)) return Status.OK;
+    if (this.effect(dom, () => `irq_ack:${irq}`)) return Status.OK;
     (ic.obj as Irq).pending = false;
     return Status.OK;
   }
@@ -1435,7 +1445,7 @@ export class Kernel {
   private sysDomainRestart(dom: Domain, d: number): number {
     const cap = this.capOf(dom, d, ObjType.DOMAIN, Rights.WRITE);
     const target = cap.obj as Domain;
-    if (this.effect(dom, `restart:${d}`)) return Status.OK;
+    if (this.effect(dom, () => `restart:${d}`)) return Status.OK;
     if (target.state === 'dead') return Status.E_DEAD;
     if (target.active || target === dom) return Status.E_WOULD_BLOCK;
     try {

@@ -8,12 +8,12 @@
  * applies its own trap-mode instrumentation on load, so a module that lies about its soft fuel
  * still cannot run past its hard budget.
  */
-import binaryen from 'binaryen';
+import type Binaryen from 'binaryen';
 import { GenesisError } from '../core/index.ts';
 import { ASYNCIFY_IMPORTS, instrument } from '../kernel/index.ts';
 
 /** The features Node 20's V8 runs without flags (so Binaryen never emits anything newer). */
-function nodeFeatures(): number {
+function nodeFeatures(binaryen: typeof Binaryen): number {
   const F = binaryen.Features;
   return (
     F.MVP |
@@ -39,10 +39,15 @@ export interface PreemptibleOptions {
  * and `genesis_async_buffer_bytes` (size) naming a region it reserves for Asyncify's stack.
  * @throws {GenesisError} TOOLCHAIN_ASYNCIFY.
  */
-export function makePreemptible(wasm: Uint8Array, options: PreemptibleOptions = {}): Uint8Array {
+export async function makePreemptible(
+  wasm: Uint8Array,
+  options: PreemptibleOptions = {},
+): Promise<Uint8Array> {
+  // Binaryen is large (seconds to load on a busy machine): load it only when needed.
+  const { default: binaryen } = await import('binaryen');
   let withImport = wasm;
   const mod0 = binaryen.readBinary(wasm);
-  mod0.setFeatures(nodeFeatures());
+  mod0.setFeatures(nodeFeatures(binaryen));
   try {
     let hasYield = false;
     for (let i = 0; i < mod0.getNumFunctions(); i++) {
@@ -73,7 +78,7 @@ export function makePreemptible(wasm: Uint8Array, options: PreemptibleOptions = 
     );
   }
   const mod = binaryen.readBinary(soft);
-  mod.setFeatures(nodeFeatures());
+  mod.setFeatures(nodeFeatures(binaryen));
   try {
     binaryen.setPassArgument('asyncify-imports', ASYNCIFY_IMPORTS.join(','));
     mod.runPasses(['asyncify']);

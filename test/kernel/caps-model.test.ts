@@ -163,7 +163,7 @@ describe('capability model', () => {
           check(m, root);
         }
       }),
-      { numRuns: 300 },
+      { numRuns: 200 },
     );
   });
 

@@ -53,10 +53,13 @@ describe('example modules', () => {
     expect(dev.output).toEqual([1005n]);
   });
 
-  it('AssemblyScript worker runs preemptibly and finds 17984 primes below 200000', () => {
+  it('AssemblyScript worker runs preemptibly and finds 17984 primes below 200000', async () => {
     const logs: string[] = [];
     const k = new Kernel({ timesliceUnits: 500_000, log: (_d, t) => logs.push(t) });
-    const mod = loadModule(makePreemptible(committed(new URL('worker.wasm', asDir))), 'worker');
+    const mod = loadModule(
+      await makePreemptible(committed(new URL('worker.wasm', asDir))),
+      'worker',
+    );
     const w = k.spawn(mod, {
       budgetUnits: 100_000_000,
       periodUnits: 100_000_000,

@@ -83,7 +83,7 @@ describe('loader fuzzing', () => {
           }
         },
       ),
-      { numRuns: 1500 },
+      { numRuns: 800 },
     );
     expect(typed).toBeGreaterThan(100);
     expect(loaded).toBeGreaterThan(10);
@@ -99,7 +99,7 @@ describe('loader fuzzing', () => {
           if (!isKernelError(e)) throw e;
         }
       }),
-      { numRuns: 3000 },
+      { numRuns: 1500 },
     );
   });
 });

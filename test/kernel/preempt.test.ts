@@ -5,7 +5,7 @@ import { exampleWasm, wat } from './helpers.ts';
 
 describe('fuel, preemption and resume', () => {
   it('a preemptible CPU-bound worker is preempted many times and finishes with the right answer', async () => {
-    const mod = loadModule(makePreemptible(await exampleWasm('worker')), 'worker');
+    const mod = loadModule(await makePreemptible(await exampleWasm('worker')), 'worker');
     expect(mod.preemptible).toBe(true);
     const logs: string[] = [];
     const k2 = new Kernel({ timesliceUnits: 200_000, log: (_d, t) => logs.push(t) });
@@ -30,7 +30,7 @@ describe('fuel, preemption and resume', () => {
       (global (export "genesis_async_buffer_bytes") i32 (i32.const 4096))
       (func (export "genesis_main") (loop $l (br $l))))`;
     const { watToWasm } = await import('../../src/toolchain/index.ts');
-    const mod = loadModule(makePreemptible(await watToWasm(spin)), 'spin');
+    const mod = loadModule(await makePreemptible(await watToWasm(spin)), 'spin');
     const k = new Kernel({ timesliceUnits: 100_000 });
     const runaway = k.spawn(mod, {
       priority: 10,
@@ -73,7 +73,7 @@ describe('fuel, preemption and resume', () => {
       (global (export "genesis_async_buffer_bytes") i32 (i32.const 4096))
       (func (export "genesis_main") (local $i i32) (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (i32.const 300000))))))`;
     const { watToWasm } = await import('../../src/toolchain/index.ts');
-    const mod = loadModule(makePreemptible(await watToWasm(spin)), 'spin');
+    const mod = loadModule(await makePreemptible(await watToWasm(spin)), 'spin');
     const d = k.spawn(mod, { budgetUnits: 100_000, periodUnits: 1_000_000 });
     k.run();
     expect(d.domain.state).toBe('live');

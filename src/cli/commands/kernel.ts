@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { isGenesisError } from '../../core/index.ts';
 import {
   FaultKind,
   isKernelError,
@@ -14,7 +15,6 @@ import {
   type TraceEvent,
   WASM_PAGE_BYTES,
 } from '../../kernel/index.ts';
-import { makePreemptible, watToWasm } from '../../toolchain/index.ts';
 import { CliError, parseIntFlag, printJson } from '../util.ts';
 
 /** Bytes of a module file the CLI reads. */
@@ -45,11 +45,12 @@ async function readModule(file: string, preemptible: boolean): Promise<KernelMod
         'CLI_KERNEL_MODULE',
         `${file} is larger than ${MODULE_FILE_BYTES_MAX} bytes`,
       );
+    // The toolchain (wabt, Binaryen) loads only when a module needs it: it is slow to import.
     bytes = file.endsWith('.wat')
-      ? await watToWasm(buf.toString('utf8'), file)
+      ? await (await import('../../toolchain/index.ts')).watToWasm(buf.toString('utf8'), file)
       : new Uint8Array(buf);
   } catch (e) {
-    if (e instanceof CliError) throw e;
+    if (isGenesisError(e)) throw e;
     throw new CliError(
       'CLI_KERNEL_MODULE',
       `cannot read ${file}: ${e instanceof Error ? e.message : String(e)}`,
@@ -57,7 +58,10 @@ async function readModule(file: string, preemptible: boolean): Promise<KernelMod
     );
   }
   try {
-    return loadModule(preemptible ? makePreemptible(bytes) : bytes, file);
+    const built = preemptible
+      ? await (await import('../../toolchain/index.ts')).makePreemptible(bytes)
+      : bytes;
+    return loadModule(built, file);
   } catch (e) {
     if (isKernelError(e)) throw new CliError(e.code, `${file}: ${e.message}`, { cause: e });
     throw e;

@@ -1,0 +1,311 @@
+/**
+ * Kernel benchmarks (issue 3's table), each against its baseline measured in the same run:
+ *  - IPC call+reply round trip between two domains vs a bare wasm→JS→wasm call,
+ *  - notification signal → the bound domain's handler runs, vs a bare JS→wasm call,
+ *  - domain spawn from a compiled module vs `new WebAssembly.Instance`,
+ *  - fuel-metering overhead on CPU-bound modules vs the same modules uninstrumented,
+ *  - revoke of a 100,000-capability derivation tree (ns per capability),
+ *  - 10,000 live idle domains: memory per domain vs the process before spawning.
+ * Run: `npm run bench -- kernel` (`--json` for JSON lines).
+ */
+import { readFileSync } from 'node:fs';
+import {
+  type Cap,
+  derive,
+  Endpoint,
+  instrument,
+  Kernel,
+  loadModule,
+  originalCap,
+  Rights,
+  revokeCap,
+} from '../../src/kernel/index.ts';
+import { makePreemptible, watToWasm } from '../../src/toolchain/index.ts';
+import { type BenchCase, bestOf, row } from '../harness.ts';
+
+/** Iterations of the in-wasm loops timed per round. */
+const LOOP_ITERATIONS = 200_000;
+/** Domains spawned per round of the spawn benchmark. */
+const SPAWN_BATCH = 2_000;
+/** Live domains of the memory benchmark. */
+const LIVE_DOMAINS = 10_000;
+/** Capabilities in the revoked derivation tree. */
+const REVOKE_CAPS = 100_000;
+
+const W = (globalThis as unknown as { WebAssembly: unknown }).WebAssembly as {
+  Module: new (b: Uint8Array) => object;
+  Instance: new (m: object, i: object) => { exports: Record<string, unknown> };
+};
+type Fn = (...a: unknown[]) => unknown;
+
+const CLIENT = `(module
+  (import "genesis" "call" (func $call (param i32 i32 i64 i64) (result i64)))
+  (func (export "bench") (param $n i32) (result i64) (local $acc i64)
+    (loop $l
+      (local.set $acc (i64.add (local.get $acc) (call $call (i32.const 4096) (i32.const 1) (i64.const 1) (i64.const 0))))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br_if $l (i32.gt_s (local.get $n) (i32.const 0))))
+    (local.get $acc)))`;
+const SERVER = `(module (func (export "genesis_handle") (param i64 i32 i64 i64) (result i64) (local.get 2)))`;
+const BARE_CLIENT = `(module
+  (import "env" "f" (func $f (param i32 i32 i64 i64) (result i64)))
+  (func (export "bench") (param $n i32) (result i64) (local $acc i64)
+    (loop $l
+      (local.set $acc (i64.add (local.get $acc) (call $f (i32.const 4096) (i32.const 1) (i64.const 1) (i64.const 0))))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br_if $l (i32.gt_s (local.get $n) (i32.const 0))))
+    (local.get $acc)))`;
+const NOTIFIED = `(module (global $n (mut i64) (i64.const 0))
+  (func (export "genesis_notify") (param $bits i64) (global.set $n (i64.add (global.get $n) (local.get $bits)))))`;
+const SMALL = `(module (memory 1) (func (export "genesis_handle") (param i64 i32 i64 i64) (result i64) (local.get 2)))`;
+
+function perOpNs(ms: number, ops: number): number {
+  return (ms * 1e6) / ops;
+}
+
+async function ipcRoundTrip(): Promise<ReturnType<typeof row>[]> {
+  const k = new Kernel();
+  const ep = k.createEndpoint();
+  const server = k.spawn(loadModule(await watToWasm(SERVER)));
+  k.bindReceiver(server.domain, ep);
+  const client = k.spawn(loadModule(await watToWasm(CLIENT)), {
+    caps: [k.mint(ep, Rights.WRITE | Rights.GRANT_REPLY)],
+  });
+  const bench = client.domain.instance.exports.bench as Fn;
+  const run = (): void => {
+    const r = k.runHook(client.domain, bench, [LOOP_ITERATIONS], 1 << 30);
+    if (!r.ok || r.value !== BigInt(LOOP_ITERATIONS))
+      throw new Error(
+        `ipc bench failed: ${JSON.stringify(r, (_k, v) => (typeof v === 'bigint' ? String(v) : v))}`,
+      );
+  };
+  const kernelMs = await bestOf(5, run);
+  const srv = new W.Instance(new W.Module(await watToWasm(SERVER)), {});
+  const handle = srv.exports.genesis_handle as Fn;
+  const bare = new W.Instance(new W.Module(await watToWasm(BARE_CLIENT)), {
+    env: { f: (_ep: number, info: number, mr0: bigint, mr1: bigint) => handle(0n, info, mr0, mr1) },
+  });
+  const bareBench = bare.exports.bench as Fn;
+  const bareMs = await bestOf(5, () => bareBench(LOOP_ITERATIONS));
+  const v = perOpNs(kernelMs, LOOP_ITERATIONS);
+  const b = perOpNs(bareMs, LOOP_ITERATIONS);
+  return [
+    row(
+      'kernel: IPC call+reply round trip',
+      v,
+      'ns',
+      'bare wasm→JS→wasm call',
+      b,
+      '≤ 100 ns, ≤ 10× baseline',
+    ),
+  ];
+}
+
+async function notification(): Promise<ReturnType<typeof row>[]> {
+  const k = new Kernel();
+  const n = k.createNotification();
+  const d = k.spawn(loadModule(await watToWasm(NOTIFIED)));
+  k.bindNotification(d.domain, n);
+  const ops = 50_000;
+  const kernelMs = await bestOf(5, () => {
+    for (let i = 0; i < ops; i++) {
+      k.signal(n);
+      k.run(1);
+    }
+  });
+  if (d.domain.stats.activations < ops) throw new Error('notify handler did not run');
+  const bare = new W.Instance(new W.Module(await watToWasm(NOTIFIED)), {});
+  const f = bare.exports.genesis_notify as Fn;
+  const bareMs = await bestOf(5, () => {
+    for (let i = 0; i < ops; i++) f(1n);
+  });
+  return [
+    row(
+      'kernel: notification signal → waiting domain runs',
+      perOpNs(kernelMs, ops),
+      'ns',
+      'bare JS→wasm call',
+      perOpNs(bareMs, ops),
+      '≤ 200 ns',
+    ),
+  ];
+}
+
+async function spawn(): Promise<ReturnType<typeof row>[]> {
+  const bytes = await watToWasm(SMALL);
+  const km = loadModule(bytes);
+  const k = new Kernel();
+  let spawnMs = Number.POSITIVE_INFINITY;
+  for (let round = 0; round < 3; round++) {
+    const made: ReturnType<Kernel['spawn']>[] = [];
+    const t0 = performance.now();
+    for (let i = 0; i < SPAWN_BATCH; i++) made.push(k.spawn(km, { memoryBytes: 65536 }));
+    spawnMs = Math.min(spawnMs, performance.now() - t0);
+    for (const m of made) k.kill(m.domain);
+  }
+  const raw = new W.Module(bytes);
+  const instMs = await bestOf(3, () => {
+    for (let i = 0; i < SPAWN_BATCH; i++) new W.Instance(raw, {});
+  });
+  return [
+    row(
+      'kernel: domain spawn from a compiled module',
+      perOpNs(spawnMs, SPAWN_BATCH) / 1000,
+      'µs',
+      'new WebAssembly.Instance',
+      perOpNs(instMs, SPAWN_BATCH) / 1000,
+      '≤ 20 µs',
+    ),
+  ];
+}
+
+async function fuelOverhead(): Promise<ReturnType<typeof row>[]> {
+  const rows: ReturnType<typeof row>[] = [];
+  const worker = await watToWasm(
+    readFileSync(new URL('../../examples/kernel/worker.wat', import.meta.url), 'utf8'),
+  );
+  const sieve = new Uint8Array(
+    readFileSync(new URL('../../examples/kernel/as/worker.wasm', import.meta.url)),
+  );
+  const imports = { genesis: { debug_log: () => 0, fuel_yield: () => undefined } };
+  const time = (
+    bytes: Uint8Array,
+    setup: (e: Record<string, unknown>) => void,
+  ): Promise<number> => {
+    const inst = new W.Instance(new W.Module(bytes), imports);
+    setup(inst.exports);
+    const main = inst.exports.genesis_main as Fn;
+    const start = inst.exports.__genesis_start as Fn | undefined;
+    return bestOf(5, () => {
+      const f = inst.exports.__genesis_fuel as { value: number } | undefined;
+      if (f !== undefined) f.value = 1 << 30;
+      start?.();
+      main();
+    });
+  };
+  const setN = (e: Record<string, unknown>): void => {
+    (e.n as { value: number }).value = 3_000_000;
+    const q = e.__genesis_quota_pages as { value: number } | undefined;
+    if (q !== undefined) q.value = 64;
+  };
+  const setQuota = (e: Record<string, unknown>): void => {
+    const q = e.__genesis_quota_pages as { value: number } | undefined;
+    if (q !== undefined) q.value = 64;
+  };
+  const plainLoop = await time(worker, setN);
+  const meteredLoop = await time(instrument(worker).bytes, setN);
+  rows.push(
+    row(
+      'kernel: fuel metering, sum loop (WAT)',
+      meteredLoop,
+      'ms',
+      'uninstrumented',
+      plainLoop,
+      '≤ 10% overhead (ratio ≤ 1.1)',
+    ),
+  );
+  const plainSieve = await time(sieve, setQuota);
+  const meteredSieve = await time(instrument(sieve).bytes, setQuota);
+  rows.push(
+    row(
+      'kernel: fuel metering, sieve (AssemblyScript)',
+      meteredSieve,
+      'ms',
+      'uninstrumented',
+      plainSieve,
+      '≤ 10% overhead (ratio ≤ 1.1)',
+    ),
+  );
+  const pre = await makePreemptible(worker);
+  const preLoop = await time(instrument(pre).bytes, (e) => {
+    setN(e);
+    (e.genesis_soft_fuel as { value: number }).value = 1 << 30;
+  });
+  rows.push(
+    row(
+      'kernel: preemptible build (Asyncify + 2 counters), sum loop',
+      preLoop,
+      'ms',
+      'uninstrumented',
+      plainLoop,
+    ),
+  );
+  return rows;
+}
+
+function revoke(): ReturnType<typeof row>[] {
+  let best = Number.POSITIVE_INFINITY;
+  // Seven rounds: the first ones run before the JIT has optimised revoke.
+  for (let round = 0; round < 7; round++) {
+    const root = originalCap(new Endpoint(), Rights.ALL);
+    let frontier: Cap[] = [root];
+    let made = 0;
+    while (made < REVOKE_CAPS) {
+      const next: Cap[] = [];
+      for (const p of frontier) {
+        for (let i = 0; i < 4 && made < REVOKE_CAPS; i++, made++)
+          next.push(derive(p, Rights.ALL) as Cap);
+      }
+      frontier = next;
+    }
+    const t0 = performance.now();
+    const n = revokeCap(root);
+    best = Math.min(best, performance.now() - t0);
+    if (n !== REVOKE_CAPS) throw new Error(`revoked ${n}`);
+  }
+  return [
+    row(
+      'kernel: revoke of a 100k-capability derivation tree',
+      perOpNs(best, REVOKE_CAPS),
+      'ns/cap',
+      '(none)',
+      0,
+      '≤ 100 ns per capability',
+    ),
+  ];
+}
+
+async function liveDomains(): Promise<ReturnType<typeof row>[]> {
+  const km = loadModule(await watToWasm(SMALL));
+  const k = new Kernel({ domainsMax: LIVE_DOMAINS + 10 });
+  (globalThis as { gc?: () => void }).gc?.();
+  const before = process.memoryUsage().rss;
+  const t0 = performance.now();
+  for (let i = 0; i < LIVE_DOMAINS; i++) k.spawn(km, { memoryBytes: 65536 });
+  const ms = performance.now() - t0;
+  const after = process.memoryUsage().rss;
+  const ep = k.createEndpoint();
+  // Every domain is still usable: call the last one.
+  const last = [...k.domains.values()].at(-1);
+  if (last === undefined) throw new Error('no domains');
+  k.bindReceiver(last, ep);
+  if (k.call(ep, 1, 9n).mr0 !== 9n) throw new Error('last domain did not answer');
+  const perDomainKiB = (after - before) / LIVE_DOMAINS / 1024;
+  return [
+    row(
+      `kernel: ${LIVE_DOMAINS} live domains, RSS per idle domain`,
+      perDomainKiB,
+      'KiB',
+      'process RSS before (MiB)',
+      before / 1024 / 1024,
+      '≥ 10,000 domains',
+    ),
+    row(
+      `kernel: ${LIVE_DOMAINS} live domains, spawn time`,
+      ms,
+      'ms',
+      'domains',
+      k.stats.domainsLive,
+    ),
+  ];
+}
+
+const cases: BenchCase[] = [
+  { name: 'ipc-round-trip', run: ipcRoundTrip },
+  { name: 'notification', run: notification },
+  { name: 'spawn', run: spawn },
+  { name: 'fuel-overhead', run: fuelOverhead },
+  { name: 'revoke-100k', run: revoke },
+  { name: 'live-domains-10k', run: liveDomains },
+];
+export default cases;
