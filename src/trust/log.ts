@@ -18,7 +18,6 @@
  * hash to their stored leaf hashes; `verify('full')` rehashes every entry and every node.
  */
 
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { assert, type Clock, SystemClock } from '../core/index.ts';
@@ -341,7 +340,7 @@ export class DurableLog implements MerkleHashSource {
     let root: Uint8Array = this.currentRoot;
     this.db.transaction(() => {
       for (const e of entries) {
-        const lh = new Uint8Array(createHash('sha256').update(LEAF_PREFIX).update(e).digest());
+        const lh = leafHash(e);
         this.st.insEntry.run(size, lh, e);
         appendToFrontier(frontier, size, lh, (level, index, hash) =>
           this.st.insNode.run(level, index, hash),
@@ -440,8 +439,6 @@ export class DurableLog implements MerkleHashSource {
     if (this.db.open) this.db.close();
   }
 }
-
-const LEAF_PREFIX = new Uint8Array([0]);
 
 /**
  * Adds leaf `index` with hash `lh` to `frontier`, calling `onNode` for every complete subtree of
