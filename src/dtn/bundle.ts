@@ -128,27 +128,32 @@ function readCrcType(r: CborReader): CrcType {
 /** Reads and checks the CRC that ends a block which started at `start`. */
 function checkCrc(r: CborReader, crcType: CrcType, start: number, report: Report): void {
   const at = r.pos;
-  const value = r.bytes();
+  // Read the CRC in place (no subarray): it is the hot path of every decode.
+  const len = r.head(2);
   const want = crcType === CrcType.Crc16 ? 2 : 4;
-  if (value.length !== want) {
+  if (len !== want)
     throw new BundleError(
       'crc-mismatch',
       `CRC value must be ${want} bytes for CRC type ${crcType}`,
       at,
     );
-  }
-  const end = r.pos - want;
+  if (r.end - r.pos < want) r.fail('CRC value runs past the end of input');
+  const buf = r.buf;
+  const p = r.pos;
+  r.pos += want;
   let stored: number;
   let computed: number;
   if (crcType === CrcType.Crc16) {
-    stored = ((value[0] as number) << 8) | (value[1] as number);
-    computed = crc16Zeroed(r.buf, start, end, 2);
+    stored = ((buf[p] as number) << 8) | (buf[p + 1] as number);
+    computed = crc16Zeroed(buf, start, p, 2);
   } else {
     stored =
-      ((value[0] as number) * 0x1000000 +
-        (((value[1] as number) << 16) | ((value[2] as number) << 8) | (value[3] as number))) >>>
+      ((buf[p] as number) * 0x1000000 +
+        (((buf[p + 1] as number) << 16) |
+          ((buf[p + 2] as number) << 8) |
+          (buf[p + 3] as number))) >>>
       0;
-    computed = crc32cZeroed(r.buf, start, end, 4);
+    computed = crc32cZeroed(buf, start, p, 4);
   }
   if (stored !== computed)
     report(
@@ -276,22 +281,24 @@ function checkBlocks(
   strict: boolean,
   report: Report,
 ): void {
-  const seen = new Set<number>();
+  // Plain arrays, not Sets: a bundle has at most BUNDLE_BLOCKS_MAX blocks, and this runs on
+  // every decode.
+  const seen: number[] = [];
   let payloadIndex = -1;
-  const singletons = new Set<number>();
+  const singletons: number[] = [];
   for (let i = 0; i < blocks.length; i++) {
     const b = blocks[i] as CanonicalBlock;
     const at = offsets[i] as number;
     if (b.type === 0) report('block-type-reserved', 'block type 0 is reserved (RFC 9171 §9.1)', at);
     if (b.number === 0)
       report('block-number-reserved', 'block number 0 is the primary block (RFC 9171 §4.3.2)', at);
-    if (seen.has(b.number))
+    if (seen.includes(b.number))
       report(
         'block-number-duplicate',
         `block number ${b.number} is used twice (RFC 9171 §4.1)`,
         at,
       );
-    seen.add(b.number);
+    seen.push(b.number);
     if (b.type === BlockType.Payload) {
       if (payloadIndex >= 0)
         report('payload-duplicate', 'more than one payload block (RFC 9171 §4.1)', at);
@@ -314,13 +321,13 @@ function checkBlocks(
       b.type === BlockType.BundleAge ||
       b.type === BlockType.HopCount
     ) {
-      if (singletons.has(b.type))
+      if (singletons.includes(b.type))
         report(
           'block-duplicate-singleton',
           `more than one block of type ${b.type} (RFC 9171 §4.4)`,
           at,
         );
-      singletons.add(b.type);
+      singletons.push(b.type);
       checkKnownBlockData(b, report, at);
     }
   }
@@ -339,7 +346,7 @@ function checkBlocks(
       0,
     );
   }
-  if (primary.creationTime === 0 && !singletons.has(BlockType.BundleAge)) {
+  if (primary.creationTime === 0 && !singletons.includes(BlockType.BundleAge)) {
     report(
       'zero-creation-time-without-bundle-age',
       'creation time 0 requires a Bundle Age block (RFC 9171 §4.4.2)',
@@ -524,9 +531,10 @@ export function decodeCreationTimestamp(bytes: Uint8Array): { time: number; sequ
 function writeCrc(w: CborWriter, crcType: CrcType, start: number): void {
   if (crcType === CrcType.None) return;
   const n = crcType === CrcType.Crc16 ? 2 : 4;
+  w.reserve(1 + n);
   w.byte(0x40 | n);
   for (let i = 0; i < n; i++) w.byte(0);
-  const buf = w.view();
+  const buf = w.buffer;
   const end = w.pos - n;
   if (crcType === CrcType.Crc16) {
     const c = crc16Zeroed(buf, start, end, 2);
@@ -596,15 +604,19 @@ export function encodeCanonicalBlock(b: CanonicalBlock): Uint8Array {
  * you built, decode to check.
  */
 export function encodeBundle(bundle: Bundle): Uint8Array {
-  let size = 128;
-  for (const b of bundle.blocks) size += b.data.length + 24;
-  const w = new CborWriter(size);
+  // One scratch writer serves every (synchronous) encode; only the result is allocated.
+  const w = scratch;
+  w.reset(SCRATCH_BYTES_KEEP_MAX);
   w.byte(0x9f);
   writePrimaryBlock(w, bundle.primary);
   for (const b of bundle.blocks) writeCanonicalBlock(w, b);
   w.byte(0xff);
   return w.finish();
 }
+
+/** Largest scratch buffer kept between encodes; bigger ones are dropped after use. */
+const SCRATCH_BYTES_KEEP_MAX = 1024 * 1024;
+const scratch = new CborWriter(4096);
 
 /** The payload block of a bundle (the last block). */
 export function payloadBlock(bundle: Bundle): CanonicalBlock {

@@ -377,9 +377,27 @@ export class CborWriter {
     return this.buf.subarray(0, this.pos);
   }
 
-  /** A copy of the bytes written so far. */
+  /**
+   * A copy of the bytes written so far. Small results are carved out of Node's pooled
+   * allocator (Buffer.allocUnsafe) and returned as a plain Uint8Array view: allocating a fresh
+   * ArrayBuffer per bundle costs more than encoding it.
+   */
   finish(): Uint8Array {
-    return this.buf.slice(0, this.pos);
+    const n = this.pos;
+    const pooled = Buffer.allocUnsafe(n);
+    pooled.set(this.buf.subarray(0, n));
+    return new Uint8Array(pooled.buffer, pooled.byteOffset, n);
+  }
+
+  /** Empties the writer for reuse, dropping a buffer grown past `keepBytesMax`. */
+  reset(keepBytesMax: number): void {
+    this.pos = 0;
+    if (this.buf.length > keepBytesMax) this.buf = new Uint8Array(WRITER_BYTES_INITIAL);
+  }
+
+  /** The underlying buffer (valid until the next write that grows it). */
+  get buffer(): Uint8Array {
+    return this.buf;
   }
 }
 
