@@ -1,0 +1,50 @@
+/**
+ * Child process of the learn benchmark: runs ONE simulated round of 10,000 clients on a
+ * 10,657-parameter MLP (12 → 96 → 96 → 1) in a fresh process, so its peak RSS is its own, and
+ * prints one JSON line. Argument: `fedavg` (no SecAgg, no DP: streamed weighted mean) or
+ * `secagg-dp` (SecAgg+ with distributed DP noise, uniform weights, clipping).
+ */
+import {
+  defaultConfig,
+  mlp,
+  PDM_FEATURES,
+  runSimulation,
+  TrainPool,
+} from '../../src/learn/index.ts';
+
+const variant = process.argv[2] ?? 'fedavg';
+const clients = Number(process.argv[3] ?? 10_000);
+const base = {
+  ...defaultConfig(clients, 1),
+  clientsPerRound: clients,
+  model: mlp(PDM_FEATURES.length, 96, 2),
+  windowsPerClient: 16,
+  localSteps: 1,
+  batchSize: 8,
+  testWindows: 500,
+};
+const config =
+  variant === 'fedavg'
+    ? base
+    : {
+        ...base,
+        secagg: 'plus' as const,
+        dp: {
+          epsilon: 10,
+          delta: 1e-5,
+          clipNorm: 1,
+          adaptiveClipping: false,
+          placement: 'distributed' as const,
+        },
+      };
+const pool = new TrainPool(2);
+const t0 = performance.now();
+try {
+  const r = await runSimulation(config, { pool });
+  const rec = r.rounds[0];
+  process.stdout.write(
+    `${JSON.stringify({ variant, clients, paramCount: r.paramCount, ms: performance.now() - t0, roundMs: rec?.durationMs, secaggMs: rec?.secaggMs, failure: rec?.failure ?? null, accuracy: r.finalAccuracy, epsilon: r.epsilon, maxRssBytes: process.resourceUsage().maxRSS * 1024 })}\n`,
+  );
+} finally {
+  await pool.close();
+}
