@@ -154,6 +154,20 @@ describe('secure aggregation: exactness under dropouts', () => {
     }
   });
 
+  it('runs with the trust layer hybrid X25519+ML-KEM-768 channel, exact under dropouts', async () => {
+    const n = 6;
+    const d = 33;
+    const rng = new SeededRng(77);
+    const inputs = randomInputs(rng, n, d);
+    const drops = new Map<number, SecAggStage>([[4, 'masked-input']]);
+    const cfg = { ...config('full', n, 3, n - 1, d), channel: 'hybrid-kem' as const };
+    const r = await runSecAggSession({ config: cfg, inputs, rng, dropouts: drops });
+    expect(r.aborted).toBeUndefined();
+    expect(Array.from(r.sum as Uint32Array)).toEqual(
+      Array.from(plainSum(inputs, [0, 1, 2, 3, 5], d)),
+    );
+  });
+
   it('aborts cleanly with a typed error when more clients drop than the threshold allows', async () => {
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 4, max: 8 }), fc.integer(), async (n, seed) => {

@@ -5,6 +5,13 @@
  */
 import { createHash, type KeyObject } from 'node:crypto';
 import type { Rng } from '../../core/index.ts';
+import {
+  HYBRID_KEM_CIPHERTEXT_BYTES,
+  HYBRID_KEM_SECRET_KEY_BYTES,
+  hybridDecapsulate,
+  hybridEncapsulate,
+  hybridKemKeyPair,
+} from '../../trust/index.ts';
 import { SecAggError, SecAggErrorCode } from './errors.ts';
 import { shamirShareLength, shamirSplit } from './field.ts';
 import {
@@ -92,11 +99,17 @@ export class SecAggClient {
   private held = new Map<number, [Uint32Array, Uint32Array]>();
   private survivors: Uint32Array | undefined;
   private bSeed: Uint8Array | undefined;
+  private kemSeed: Uint8Array | undefined;
+  private kemPk: Uint8Array | undefined;
 
   constructor(options: SecAggClientOptions) {
     this.id = options.id;
     this.config = options.config;
     this.rng = options.rng;
+    if (this.config.channel === 'hybrid-kem') {
+      this.kemSeed = this.rng.fill(new Uint8Array(HYBRID_KEM_SECRET_KEY_BYTES));
+      this.kemPk = hybridKemKeyPair(this.kemSeed).publicKey;
+    }
     this.c = generateX25519(this.rng);
     this.s = generateX25519(this.rng);
     this.sig = generateEd25519(this.rng);
@@ -121,7 +134,7 @@ export class SecAggClient {
       kind: 'advertise',
       session: this.config.sessionId,
       from: this.id,
-      cPk: this.c.publicRaw,
+      cPk: this.kemPk ?? this.c.publicRaw,
       sPk: this.s.publicRaw,
       sigPk: this.sig.publicRaw,
     };
@@ -154,11 +167,7 @@ export class SecAggClient {
     const bShares = shamirSplit(b, ids, t, this.rng);
     const skShares = shamirSplit(this.s.privateRaw, ids, t, this.rng);
     const shares = ids.map((v, i) => {
-      const key = channelKey(
-        x25519Shared(this.c.privateKey, (this.neighbours.get(v) as NeighbourKeys).cPk),
-        sessionId,
-      );
-      this.channel.set(v, key);
+      const { key, kemCt } = this.channelTo(this.neighbours.get(v) as NeighbourKeys);
       const pt = Buffer.alloc(SECAGG_SHARE_PLAINTEXT_BYTES);
       pt.writeUInt32BE(this.id, 0);
       pt.writeUInt32BE(v, 4);
@@ -168,15 +177,50 @@ export class SecAggClient {
         pt.writeUInt32BE(bs[j] as number, 8 + 4 * j);
         pt.writeUInt32BE(ss[j] as number, 8 + 4 * (SHARE_WORDS + j));
       }
-      return { to: v, ct: channelEncrypt(key, sessionId, this.id, v, pt) };
+      const ct = channelEncrypt(key, sessionId, this.id, v, pt);
+      return kemCt === undefined ? { to: v, ct } : { to: v, ct, kemCt };
     });
     return { kind: 'share', session: sessionId, from: this.id, shares };
   }
 
+  /** The channel key to neighbour `nb`: X25519 agreement, or a fresh hybrid-KEM encapsulation. */
+  private channelTo(nb: NeighbourKeys): { key: Uint8Array; kemCt?: Uint8Array } {
+    const { sessionId } = this.config;
+    if (this.kemSeed === undefined) {
+      const key = channelKey(x25519Shared(this.c.privateKey, nb.cPk), sessionId);
+      this.channel.set(nb.id, key);
+      return { key };
+    }
+    try {
+      const { ciphertext, sharedSecret } = hybridEncapsulate(nb.cPk);
+      this.channel.set(nb.id, new Uint8Array(0));
+      return { key: channelKey(sharedSecret, sessionId), kemCt: ciphertext };
+    } catch (cause) {
+      throw new SecAggError(
+        SecAggErrorCode.Malformed,
+        `neighbour ${nb.id} has an invalid hybrid KEM key`,
+        { cause },
+      );
+    }
+  }
+
+  /** The channel key of a ciphertext from `from` (X25519 key cached in round 1, or KEM decapsulation). */
+  private channelFrom(from: number, kemCt: Uint8Array | undefined): Uint8Array | undefined {
+    const cached = this.channel.get(from);
+    if (cached === undefined || this.kemSeed === undefined) return cached;
+    if (!(kemCt instanceof Uint8Array) || kemCt.length !== HYBRID_KEM_CIPHERTEXT_BYTES) {
+      return fail(SecAggErrorCode.Malformed, `ciphertext from ${from} lacks its KEM ciphertext`, {
+        from,
+      });
+    }
+    // ML-KEM's implicit rejection turns a tampered kemCt into a wrong key, which AES-GCM then rejects.
+    return channelKey(hybridDecapsulate(this.kemSeed, kemCt), this.config.sessionId);
+  }
+
   private decryptShares(req: MaskedInputRequest): void {
     const { sessionId } = this.config;
-    for (const { from, ct } of req.ciphertexts) {
-      const key = this.channel.get(from);
+    for (const { from, ct, kemCt } of req.ciphertexts) {
+      const key = this.channelFrom(from, kemCt);
       if (key === undefined || this.held.has(from))
         fail(SecAggErrorCode.Malformed, `ciphertext from ${from}, not a neighbour or repeated`, {
           from,

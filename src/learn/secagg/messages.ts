@@ -5,6 +5,7 @@
  * ids 1..n, which are also the Shamir evaluation points.
  */
 import { decode, encode } from '@ipld/dag-cbor';
+import { HYBRID_KEM_CIPHERTEXT_BYTES, HYBRID_KEM_PUBLIC_KEY_BYTES } from '../../trust/index.ts';
 import { SecAggError, SecAggErrorCode } from './errors.ts';
 import { shamirShareLength } from './field.ts';
 import {
@@ -15,7 +16,7 @@ import {
   SECAGG_SIGNATURE_BYTES,
   SECAGG_TAG_BYTES,
 } from './limits.ts';
-import type { SecAggMode } from './types.ts';
+import type { SecAggChannel, SecAggMode } from './types.ts';
 
 /** Public parameters of one session, known to the server and every client before round 0. */
 export interface SecAggSessionConfig {
@@ -30,6 +31,17 @@ export interface SecAggSessionConfig {
   readonly k: number;
   /** Words in each masked vector. */
   readonly vectorLength: number;
+  /**
+   * Key agreement of the share-encryption channel: `'x25519'` (default; X25519 + SHA-256 +
+   * AES-256-GCM) or `'hybrid-kem'` (the trust layer's X25519+ML-KEM-768 X-Wing KEM, so shares
+   * of secrets stay confidential against a future quantum adversary; ~10× costlier per neighbour).
+   */
+  readonly channel?: SecAggChannel;
+}
+
+/** Bytes of the channel public key `cPk` for a channel kind. */
+export function channelPublicKeyBytes(channel: SecAggChannel | undefined): number {
+  return channel === 'hybrid-kem' ? HYBRID_KEM_PUBLIC_KEY_BYTES : SECAGG_KEY_BYTES;
 }
 
 /** Bytes of one plaintext share pair (b_u share and s_u^SK share, as 32-bit field elements) plus ids. */
@@ -42,7 +54,7 @@ export interface AdvertiseMsg {
   readonly kind: 'advertise';
   readonly session: Uint8Array;
   readonly from: number;
-  /** X25519 channel key c_u^PK. */
+  /** Channel key c_u^PK: X25519 (32 bytes) or hybrid KEM public key (1216 bytes). */
   readonly cPk: Uint8Array;
   /** X25519 masking key s_u^PK. */
   readonly sPk: Uint8Array;
@@ -68,14 +80,23 @@ export interface ShareMsg {
   readonly kind: 'share';
   readonly session: Uint8Array;
   readonly from: number;
-  readonly shares: readonly { readonly to: number; readonly ct: Uint8Array }[];
+  /** `kemCt`: the hybrid KEM ciphertext that carries the channel key (hybrid channel only). */
+  readonly shares: readonly {
+    readonly to: number;
+    readonly ct: Uint8Array;
+    readonly kemCt?: Uint8Array;
+  }[];
 }
 /** Round 2, server → client: the ciphertexts addressed to it by neighbours in U2. */
 export interface MaskedInputRequest {
   readonly kind: 'masked-input-request';
   readonly session: Uint8Array;
   readonly to: number;
-  readonly ciphertexts: readonly { readonly from: number; readonly ct: Uint8Array }[];
+  readonly ciphertexts: readonly {
+    readonly from: number;
+    readonly ct: Uint8Array;
+    readonly kemCt?: Uint8Array;
+  }[];
 }
 /** Round 2, client → server: the masked input y_u. */
 export interface MaskedInputMsg {
@@ -208,7 +229,7 @@ export function validateClientMessage(
         kind: 'advertise',
         session,
         from,
-        cPk: bytes(r.cPk, 'cPk', SECAGG_KEY_BYTES),
+        cPk: bytes(r.cPk, 'cPk', channelPublicKeyBytes(config.channel)),
         sPk: bytes(r.sPk, 'sPk', SECAGG_KEY_BYTES),
         sigPk: bytes(r.sigPk, 'sigPk', SECAGG_KEY_BYTES),
       };
@@ -219,10 +240,13 @@ export function validateClientMessage(
         from,
         shares: list(r.shares, 'shares', config.k).map((e) => {
           const s = rec(e, 'shares');
-          return {
+          const entry = {
             to: id(s.to, 'shares.to'),
             ct: bytes(s.ct, 'shares.ct', SECAGG_SHARE_CIPHERTEXT_BYTES),
           };
+          return config.channel === 'hybrid-kem'
+            ? { ...entry, kemCt: bytes(s.kemCt, 'shares.kemCt', HYBRID_KEM_CIPHERTEXT_BYTES) }
+            : entry;
         }),
       };
     case 'masked-input':

@@ -242,10 +242,11 @@ export class SecAggServer {
   closeShare(): Map<number, MaskedInputRequest> {
     const inbox = this.close(1);
     this.u2 = new Set(inbox.keys());
-    const routed = new Map<number, { from: number; ct: Uint8Array }[]>();
+    const routed = new Map<number, { from: number; ct: Uint8Array; kemCt?: Uint8Array }[]>();
     for (const id of this.u2) routed.set(id, []);
     for (const [from, m] of inbox) {
-      for (const { to, ct } of (m as ShareMsg).shares) routed.get(to)?.push({ from, ct });
+      for (const { to, ct, kemCt } of (m as ShareMsg).shares)
+        routed.get(to)?.push(kemCt === undefined ? { from, ct } : { from, ct, kemCt });
     }
     const out = new Map<number, MaskedInputRequest>();
     for (const [to, ciphertexts] of routed)

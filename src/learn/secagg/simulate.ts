@@ -67,7 +67,15 @@ function sessionConfig(o: SecureAggregateOptions, n: number, d: number): SecAggS
   }
   if (!Number.isInteger(k) || k < 1 || k > n - 1) bad('neighbours', `${k} out of [1, ${n - 1}]`);
   if (!Number.isInteger(t) || t < 1 || t > k) bad('threshold', `${t} out of [1, ${k}]`);
-  return { sessionId, mode: o.mode, n, t, k, vectorLength: d + 1 };
+  return {
+    sessionId,
+    mode: o.mode,
+    n,
+    t,
+    k,
+    vectorLength: d + 1,
+    ...(o.channel === undefined ? {} : { channel: o.channel }),
+  };
 }
 
 type Party = { readonly client: SecAggClient; readonly index: number; ms: number; alive: boolean };

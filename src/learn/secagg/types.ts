@@ -8,6 +8,9 @@ import type { SecAggError } from './errors.ts';
 /** `'full'`: Bonawitz et al. 2017 (every client shares with every other). `'plus'`: SecAgg+ (a random k-regular neighbourhood). */
 export type SecAggMode = 'full' | 'plus';
 
+/** Share-channel key agreement: X25519 (default) or the trust layer's X25519+ML-KEM-768 hybrid KEM. */
+export type SecAggChannel = 'x25519' | 'hybrid-kem';
+
 /**
  * Protocol stages, in order (Bonawitz et al. 2017, Fig. 4, rounds 0–4). A client that drops "at"
  * a stage never sends its message of that stage, nor anything later.
@@ -80,6 +83,8 @@ export interface SecureAggregateOptions {
   readonly threat?: SecAggThreatModel;
   /** Distributed DP noise, added by each client before masking. */
   readonly noise?: SecAggNoiseHook;
+  /** Share-encryption channel; default `'x25519'` (see docs/learn-secagg.md for the cost of `'hybrid-kem'`). */
+  readonly channel?: SecAggChannel;
   /** Session id (binds keys, masks and signatures to this round); default random. */
   readonly sessionId?: Uint8Array;
 }
