@@ -63,6 +63,26 @@ export function witnessSubject(hub: string): string {
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
+function loadKey(
+  dir: string | undefined,
+  file: string,
+  alg: KeyAlgorithm,
+): NamedKeyPair | undefined {
+  if (dir === undefined) return undefined;
+  const path = join(dir, 'trust', `${file}.key`);
+  return existsSync(path) ? readPrivateKey(path, alg) : undefined;
+}
+
+function persistKey(dir: string | undefined, file: string, kp: NamedKeyPair): void {
+  if (dir === undefined) return;
+  mkdirSync(join(dir, 'trust'), { recursive: true });
+  try {
+    writeKeyPair(join(dir, 'trust', file), kp);
+  } catch (e) {
+    if (!isTrustError(e, TRUST_ERROR_CODES.exists)) throw e;
+  }
+}
+
 function loadOrCreateKey(
   dir: string | undefined,
   file: string,
@@ -87,7 +107,15 @@ export class IdentityService implements NodeService {
 
   start(ctx: NodeContext): void {
     this.ctx = ctx;
-    this.ed = loadOrCreateKey(ctx.dataDir, 'identity-ed25519', 'Ed25519', ctx.name);
+    this.ed = loadKey(ctx.dataDir, 'identity-ed25519', 'Ed25519');
+    if (this.ed === undefined) {
+      // A fresh key is usable at once; writing it (two fsynced files) happens after boot, so
+      // 24 nodes do not pay 48 fsyncs before the fabric is up. A crash before that write only
+      // means the node registers a new identity next time.
+      const kp = generateKeyPair('Ed25519', ctx.name);
+      this.ed = kp;
+      ctx.clock.setTimeout(() => persistKey(ctx.dataDir, 'identity-ed25519', kp), 0);
+    }
     if (ctx.region !== undefined) {
       const reg = {
         type: 'genesis.identity/v1',
