@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { countByLevel, generateTopology, loadTopologyFile, type Topology } from '../core/index.ts';
-import { LAYER_COMMANDS } from './commands/index.ts';
+import { type CommandRegistrar, registrarsFor } from './commands/index.ts';
 import { DEFAULT_SIZE, runUp } from './up.ts';
 import {
   cliState,
@@ -64,7 +64,7 @@ function printTree(t: Topology, name: string, depth: number): void {
 }
 
 /** Builds the program; exported for tests. */
-export function buildProgram(): Command {
+export function buildProgram(layerCommands: readonly CommandRegistrar[] = []): Command {
   const program = new Command('genesis')
     .description('Genesis: an open operating layer for edge compute fabrics')
     .option('--verbose', 'show stack traces and debug logs')
@@ -138,14 +138,17 @@ export function buildProgram(): Command {
         for (const r of t.dtnRegions) if (o.list === true) printTree(t, r, 0);
       }
     });
-  for (const register of LAYER_COMMANDS) register(program);
+  for (const register of layerCommands) register(program);
   return program;
 }
+
+/** Top-level commands defined here rather than by a layer. */
+const BUILT_IN_COMMANDS = ['version', 'up', 'topology'];
 
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
   cliState.verbose = argv.includes('--verbose');
-  const program = buildProgram();
+  const program = buildProgram(await registrarsFor(argv, BUILT_IN_COMMANDS));
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

@@ -15,7 +15,6 @@ import {
   type Topology,
 } from '../core/index.ts';
 import type { FabricPlugin, UpOptions } from './plugin.ts';
-import { FABRIC_PLUGINS } from './plugins/index.ts';
 import { CliError, printJson, renderBar, StatusLine } from './util.ts';
 
 /** Options of `genesis up` after parsing. */
@@ -106,6 +105,8 @@ export async function runUp(opts: UpCommandOptions): Promise<number> {
     interplanetary: opts.interplanetary || topology.dtnRegions.length > 0,
     verbose: opts.verbose,
   };
+  // Plugins load here, not at start-up, so other commands never pay for every layer.
+  const { FABRIC_PLUGINS } = await import('./plugins/index.ts');
   const plugins: FabricPlugin[] = FABRIC_PLUGINS.map((f) => f(upOptions));
   const status = new StatusLine();
   let healthy = false;
