@@ -356,6 +356,13 @@ export class BundleAgent {
     return this.entries.size;
   }
 
+  /** Bundles held and not currently being handed to a link. */
+  get waiting(): number {
+    let n = 0;
+    for (const e of this.entries.values()) if (!e.sending) n++;
+    return n;
+  }
+
   /** Bytes of bundles held. */
   get heldBytes(): number {
     return this.bytesHeld;

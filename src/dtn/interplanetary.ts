@@ -137,7 +137,7 @@ export class InterplanetaryTier {
     let expired = 0;
     let forwarded = 0;
     for (const a of this.agents.values()) {
-      held += a.held;
+      held += a.waiting;
       delivered += a.stats.delivered;
       expired += a.stats.expired;
       forwarded += a.stats.forwarded;
