@@ -256,6 +256,11 @@ function checkAlg(path: string, got: KeyAlgorithm, expected: KeyAlgorithm | unde
  */
 export function readPrivateKey(path: string, expectedAlg?: KeyAlgorithm): NamedKeyPair {
   const text = readBounded(path);
+  const raw = parseKeyFile(path, text);
+  if (raw.kind !== 'private' || raw.secretKey === undefined)
+    throw new TrustError(TRUST_ERROR_CODES.keyFormat, `${path}: not a private key file`);
+  // Permissions are checked before the key is used (like OpenSSH): a readable private key
+  // file must be treated as leaked, not silently accepted.
   const mode = statSync(path).mode & 0o777;
   if ((mode & 0o077) !== 0) {
     throw new TrustError(
@@ -266,9 +271,6 @@ export function readPrivateKey(path: string, expectedAlg?: KeyAlgorithm): NamedK
       },
     );
   }
-  const raw = parseKeyFile(path, text);
-  if (raw.kind !== 'private' || raw.secretKey === undefined)
-    throw new TrustError(TRUST_ERROR_CODES.keyFormat, `${path}: not a private key file`);
   checkAlg(path, raw.alg, expectedAlg);
   const len = lengths(raw.alg);
   const secretKey = decodeKey(path, 'secretKey', raw.secretKey, len.sk);
