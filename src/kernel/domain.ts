@@ -34,6 +34,9 @@ export interface AsyncControl {
 /** The exports the kernel uses, resolved once per instance. */
 export interface DomainExports {
   readonly fuel: WasmGlobal;
+  /** Fast accessors of the fuel global (wasm exports; cheaper than `fuel.value`). */
+  readonly getFuel: () => number;
+  readonly setFuel: (units: number) => void;
   readonly fault: WasmGlobal;
   readonly quota: WasmGlobal;
   readonly memory: WasmMemory | undefined;
@@ -237,6 +240,8 @@ export function resolveExports(instance: WasmInstance, module: KernelModule): Do
   }
   return {
     fuel: g(InstrumentedExports.FUEL),
+    getFuel: e[InstrumentedExports.FUEL_GET] as () => number,
+    setFuel: e[InstrumentedExports.FUEL_SET] as (units: number) => void,
     fault: g(InstrumentedExports.FAULT),
     quota: g(InstrumentedExports.QUOTA),
     memory,

@@ -400,7 +400,7 @@ export class Kernel {
     dom.ex = ex;
     dom.module = module;
     if (ex.start !== undefined) {
-      ex.fuel.value = FUEL_START_UNITS;
+      ex.setFuel(FUEL_START_UNITS);
       const prevActive = dom.active;
       dom.active = true;
       try {
@@ -709,9 +709,11 @@ export class Kernel {
 
   private activateInner(dom: Domain, act: Activation, fuel: number, topLevel: boolean): number {
     const ex = dom.ex;
-    const hard =
-      ex.async !== undefined && topLevel ? fuel * HARD_FUEL_FACTOR + HARD_FUEL_SLACK_UNITS : fuel;
-    ex.fuel.value = hard;
+    const hard = Math.min(
+      ex.async !== undefined && topLevel ? fuel * HARD_FUEL_FACTOR + HARD_FUEL_SLACK_UNITS : fuel,
+      0x7fffffff,
+    );
+    ex.setFuel(hard);
     // The fault global is only ever set right before a trap, and reset when that trap is
     // handled, so it is 0 here without paying a global write per activation.
     if (ex.async !== undefined) ex.async.softFuel.value = topLevel ? fuel : 0x3fffffff;
@@ -734,7 +736,7 @@ export class Kernel {
     this.depth--;
     dom.active = false;
     dom.current = undefined;
-    const left = ex.fuel.value as number;
+    const left = ex.getFuel();
     const used = Math.max(0, hard - left);
     dom.stats.fuelUsed += Math.max(0, used - dom.donatedUnits);
     dom.stats.activations++;
@@ -840,7 +842,7 @@ export class Kernel {
     | { ok: false; kind: number; message: string; used: number } {
     if (dom.active) throw new KernelError(KernelErrorCode.DOMAIN_BUSY, 'domain is running');
     const ex = dom.ex;
-    ex.fuel.value = fuel;
+    ex.setFuel(fuel);
     ex.fault.value = 0;
     if (ex.async !== undefined) ex.async.softFuel.value = 0x3fffffff;
     dom.active = true;
@@ -855,19 +857,19 @@ export class Kernel {
           ok: false,
           kind: f.kind,
           message: f.message,
-          used: fuel - (ex.fuel.value as number),
+          used: fuel - ex.getFuel(),
         };
       }
-      return { ok: true, value, used: fuel - (ex.fuel.value as number) };
+      return { ok: true, value, used: fuel - ex.getFuel() };
     } catch (e) {
       if (e instanceof KernelAssertionError) throw e;
-      const f = dom.faultPending ?? classify(ex.fault.value as number, ex.fuel.value as number, e);
+      const f = dom.faultPending ?? classify(ex.fault.value as number, ex.getFuel(), e);
       ex.fault.value = 0;
       return {
         ok: false,
         kind: f.kind,
         message: f.message,
-        used: fuel - (ex.fuel.value as number),
+        used: fuel - ex.getFuel(),
       };
     } finally {
       this.depth--;
@@ -978,7 +980,7 @@ export class Kernel {
       false,
     );
     if (caller !== undefined) {
-      caller.ex.fuel.value = (caller.ex.fuel.value as number) - used;
+      caller.ex.setFuel(caller.ex.getFuel() - used);
       caller.donatedUnits += used;
     }
     if (!reply.done) reply.resolve(ERROR_REPLY(Status.E_NO_REPLY), 0n, 0n);
@@ -1209,7 +1211,7 @@ export class Kernel {
     const server = this.serverFor(endpoint);
     if (server !== undefined) {
       const msg = this.outgoing(dom, cap, info, mr0, mr1, undefined);
-      const r = this.fastpath(server, dom, msg, Math.max(0, dom.ex.fuel.value as number));
+      const r = this.fastpath(server, dom, msg, Math.max(0, dom.ex.getFuel()));
       this.setReplyRegs(dom, r.info, r.mr0, r.mr1, r.data);
       this.effect(dom, () => `call:${ep}:${info}:${mr0}:${mr1}=>${r.info}:${r.mr0}`);
       return r.mr0;

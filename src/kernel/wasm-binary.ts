@@ -405,6 +405,8 @@ export const InstrumentedExports = {
   QUOTA: `${KERNEL_EXPORT_PREFIX}quota_pages`,
   MEMORY: `${KERNEL_EXPORT_PREFIX}memory`,
   START: `${KERNEL_EXPORT_PREFIX}start`,
+  FUEL_GET: `${KERNEL_EXPORT_PREFIX}fuel_get`,
+  FUEL_SET: `${KERNEL_EXPORT_PREFIX}fuel_set`,
   globalName: (i: number): string => `${KERNEL_EXPORT_PREFIX}g${i}`,
 } as const;
 
@@ -462,66 +464,88 @@ export function instrument(bytes: Uint8Array, mode: InstrumentMode = 'trap'): In
   let startFunc = -1;
   for (const s of sections)
     if (s.id === SEC_START) startFunc = new Reader(bytes, s.start, s.end).u32();
-  let globalsDone = false;
-  let exportsDone = false;
-  const emitGlobals = (existing: Section | undefined): void => {
-    globalsDone = true;
-    const w = new Writer().u32(info.globals.length + (mode === 'trap' ? 3 : 1));
+  // Trap mode also appends two accessor functions, `__genesis_fuel_get/set`: calling a wasm
+  // export from JS is several times cheaper than WebAssembly.Global's `value` accessor, and the
+  // IPC fast path touches fuel on every call. Appended types and functions shift no index.
+  const accessors = mode === 'trap';
+  const getType = info.types.length;
+  const getFunc = importedFuncs + info.definedFuncTypes.length;
+  const appendVec = (id: number, existing: Section | undefined, extra: Uint8Array[]): void => {
+    let count = 0;
+    let body: Uint8Array = new Uint8Array(0);
     if (existing !== undefined) {
       const r = new Reader(bytes, existing.start, existing.end);
-      r.count('globals');
-      w.bytes(bytes.subarray(r.pos, existing.end));
+      count = r.count('entries');
+      body = bytes.subarray(r.pos, existing.end);
     }
-    // Fuel starts at 0 and the quota at 0 pages: nothing runs or grows before the kernel sets them.
-    w.u8(0x7f)
-      .u8(1)
-      .u8(0x41)
-      .s32(mode === 'trap' ? 0 : 0x3fffffff)
-      .u8(0x0b);
-    if (mode === 'trap') {
-      w.u8(0x7f).u8(1).u8(0x41).s32(0).u8(0x0b);
-      w.u8(0x7f).u8(1).u8(0x41).s32(0).u8(0x0b);
-    }
-    out.u8(SEC_GLOBAL).sized(w);
+    if (existing === undefined && extra.length === 0) return;
+    const w = new Writer().u32(count + extra.length).bytes(body);
+    for (const e of extra) w.bytes(e);
+    out.u8(id).sized(w);
   };
-  const emitExports = (existing: Section | undefined): void => {
-    exportsDone = true;
+  const globalsExtra = (): Uint8Array[] => {
+    // Fuel starts at 0 and the quota at 0 pages: nothing runs or grows before the kernel sets them.
+    const g = (init: number): Uint8Array =>
+      new Writer().u8(0x7f).u8(1).u8(0x41).s32(init).u8(0x0b).finish();
+    return mode === 'trap' ? [g(0), g(0), g(0)] : [g(0x3fffffff)];
+  };
+  const exportsExtra = (): Uint8Array[] => {
     const added: [string, number, number][] = [];
     if (mode === 'trap') {
       added.push([InstrumentedExports.FUEL, KIND_GLOBAL, fuelGlobal]);
       added.push([InstrumentedExports.FAULT, KIND_GLOBAL, faultGlobal]);
       added.push([InstrumentedExports.QUOTA, KIND_GLOBAL, quotaGlobal]);
+      added.push([InstrumentedExports.FUEL_GET, KIND_FUNC, getFunc]);
+      added.push([InstrumentedExports.FUEL_SET, KIND_FUNC, getFunc + 1]);
       if (info.memory !== undefined) added.push([InstrumentedExports.MEMORY, KIND_MEMORY, 0]);
       if (startFunc >= 0) added.push([InstrumentedExports.START, KIND_FUNC, startFunc]);
       for (const g of savedGlobals) added.push([InstrumentedExports.globalName(g), KIND_GLOBAL, g]);
     } else {
       added.push(['genesis_soft_fuel', KIND_GLOBAL, fuelGlobal]);
     }
-    const w = new Writer().u32(info.exports.size + added.length);
-    if (existing !== undefined) {
-      const r = new Reader(bytes, existing.start, existing.end);
-      r.count('exports');
-      w.bytes(bytes.subarray(r.pos, existing.end));
+    return added.map(([name, kind, index]) => new Writer().name(name).u8(kind).u32(index).finish());
+  };
+  const extras: Record<number, () => Uint8Array[]> = {
+    [SEC_TYPE]: () =>
+      accessors ? [Uint8Array.of(0x60, 0, 1, 0x7f), Uint8Array.of(0x60, 1, 0x7f, 0)] : [],
+    [SEC_FUNCTION]: () =>
+      accessors ? [new Writer().u32(getType).finish(), new Writer().u32(getType + 1).finish()] : [],
+    [SEC_GLOBAL]: globalsExtra,
+    [SEC_EXPORT]: exportsExtra,
+  };
+  const accessorBodies = (): Uint8Array[] => {
+    if (!accessors) return [];
+    const get = new Writer().u8(0).u8(0x23).u32(fuelGlobal).u8(0x0b);
+    const set = new Writer().u8(0).u8(0x20).u32(0).u8(0x24).u32(fuelGlobal).u8(0x0b);
+    return [new Writer().sized(get).finish(), new Writer().sized(set).finish()];
+  };
+  const done = new Set<number>();
+  const emitMissingBefore = (rank: number): void => {
+    for (const id of [SEC_TYPE, SEC_FUNCTION, SEC_GLOBAL, SEC_EXPORT, SEC_CODE]) {
+      if (done.has(id) || (SECTION_ORDER[id] as number) >= rank) continue;
+      done.add(id);
+      if (id === SEC_CODE) appendVec(SEC_CODE, undefined, accessorBodies());
+      else appendVec(id, undefined, (extras[id] as () => Uint8Array[])());
     }
-    for (const [name, kind, index] of added) w.name(name).u8(kind).u32(index);
-    out.u8(SEC_EXPORT).sized(w);
   };
   for (const s of sections) {
-    const rank = s.id === 0 ? 0 : (SECTION_ORDER[s.id] as number);
-    if (!globalsDone && rank > (SECTION_ORDER[SEC_GLOBAL] as number)) emitGlobals(undefined);
-    if (!exportsDone && rank > (SECTION_ORDER[SEC_EXPORT] as number)) emitExports(undefined);
-    if (s.id === SEC_GLOBAL) emitGlobals(s);
-    else if (s.id === SEC_EXPORT) emitExports(s);
-    else if (s.id === SEC_CODE) out.u8(SEC_CODE).sized(rewriteCode(bytes, s, ctx));
-    else if (s.id === SEC_START && mode === 'trap') continue;
-    else
+    if (s.id !== 0) emitMissingBefore(SECTION_ORDER[s.id] as number);
+    const extra = extras[s.id];
+    if (s.id !== 0 && extra !== undefined) {
+      done.add(s.id);
+      appendVec(s.id, s, extra());
+    } else if (s.id === SEC_CODE) {
+      done.add(SEC_CODE);
+      const w = rewriteCode(bytes, s, ctx, accessorBodies());
+      out.u8(SEC_CODE).sized(w);
+    } else if (s.id !== SEC_START || mode !== 'trap') {
       out
         .u8(s.id)
         .u32(s.end - s.start)
         .bytes(bytes.subarray(s.start, s.end));
+    }
   }
-  if (!globalsDone) emitGlobals(undefined);
-  if (!exportsDone) emitExports(undefined);
+  emitMissingBefore(Number.POSITIVE_INFINITY);
   return { bytes: out.finish(), info, savedGlobals, checks: ctx.checks };
 }
 
@@ -536,11 +560,16 @@ interface BodyContext {
   checks: number;
 }
 
-function rewriteCode(bytes: Uint8Array, s: Section, ctx: BodyContext): Writer {
+function rewriteCode(
+  bytes: Uint8Array,
+  s: Section,
+  ctx: BodyContext,
+  extra: readonly Uint8Array[],
+): Writer {
   const r = new Reader(bytes, s.start, s.end);
   const n = r.count('function bodies');
   if (n !== ctx.info.definedFuncTypes.length) throw malformed('function and code counts differ');
-  const w = new Writer().u32(n);
+  const w = new Writer().u32(n + extra.length);
   for (let i = 0; i < n; i++) {
     const size = r.u32();
     const end = r.pos + size;
@@ -550,6 +579,7 @@ function rewriteCode(bytes: Uint8Array, s: Section, ctx: BodyContext): Writer {
     w.sized(rewriteBody(new Reader(bytes, r.pos, end), type.params.length, ctx));
     r.pos = end;
   }
+  for (const e of extra) w.bytes(e);
   return w;
 }
 
