@@ -111,6 +111,7 @@ export {
   type SimulationConfig,
   validateConfig,
 } from './sim/config.ts';
+export { renderReportSvg, writeReport } from './sim/report.ts';
 export { Aggregation, poison, type StepOutcome } from './sim/round.ts';
 export {
   clientData,
@@ -132,4 +133,3 @@ export {
   type StrategyOptions,
   weightedMean,
 } from './strategy/strategy.ts';
-export { renderReportSvg, writeReport } from './sim/report.ts';

@@ -73,9 +73,7 @@ const settings: HierSettings = {
   dropoutRate: 0,
 };
 
-async function runWith(
-  tiles: [number, number, Mode][],
-): Promise<{
+async function runWith(tiles: [number, number, Mode][]): Promise<{
   params: Float32Array;
   coord: GlobalCoordinator;
   rec: Awaited<ReturnType<GlobalCoordinator['runRound']>>;

@@ -342,6 +342,41 @@ describe('secure aggregation: the consistency check', () => {
     expect(ok.selfShares.map((s) => s.of).sort()).toEqual([1, 3, 4, 5, 6]);
   });
 
+  it('aborts when the key shares of a dropped client do not rebuild its advertised key', () => {
+    const rng = new SeededRng(14);
+    const cfg = config('full', 5, 3, 4, d);
+    const { clients, server } = honestToRound3(cfg, randomInputs(rng, 5, d), rng);
+    // Client 5 never sent a masked input: rebuild U3 without it by replaying rounds 3–4 by hand.
+    void clients;
+    const srv = new SecAggServer({ config: cfg, rng });
+    const cs = Array.from(
+      { length: 5 },
+      (_, i) => new SecAggClient({ id: i + 1, config: cfg, rng }),
+    );
+    for (const c of cs) srv.receive(c.advertise());
+    const sr = srv.closeAdvertise();
+    for (const c of cs) srv.receive(c.share(sr.get(c.id) as never));
+    const mr = srv.closeShare();
+    for (const c of cs.slice(0, 4))
+      srv.receive(c.maskInput(mr.get(c.id) as never, new Uint32Array(d)));
+    const cr = srv.closeMaskedInput();
+    for (const c of cs.slice(0, 4)) srv.receive(c.consistency(cr.get(c.id) as never));
+    const ur = srv.closeConsistency();
+    for (const c of cs.slice(0, 4)) {
+      const m = c.unmask(ur.get(c.id) as never);
+      // A lying client corrupts its share of client 5's masking key.
+      const keyShares =
+        c.id === 1
+          ? m.keyShares.map((k) => ({ of: k.of, share: k.share.map((x) => (x + 1) % 67_108_859) }))
+          : m.keyShares;
+      srv.receive({ ...m, keyShares });
+    }
+    expect(() => srv.closeUnmask()).toThrowError(
+      expect.objectContaining({ code: 'SECAGG_TOO_FEW_SHARES' }),
+    );
+    expect(server.survivors).toHaveLength(0);
+  });
+
   it('a tampered share ciphertext is rejected with SECAGG_DECRYPT', () => {
     const rng = new SeededRng(13);
     const cfg = config('full', 4, 2, 3, d);
