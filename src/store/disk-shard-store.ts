@@ -60,6 +60,8 @@ export class DiskShardStore implements ShardStore {
   private corruptDetected = 0;
   private recovered = 0;
   private adopted = 0;
+  /** Shard subdirectories known to exist (at most 32 × 32 of them). */
+  private readonly madeDirs = new Set<string>();
   private readonly dirSyncs = new Map<
     string,
     { running: Promise<void> | undefined; next: Promise<void> | undefined }
@@ -130,7 +132,10 @@ export class DiskShardStore implements ShardStore {
     const dir = join(final, '..');
     const tmp = join(this.tmpDir, `${header.block}.${header.index}.${process.pid}.${++tmpSeq}.tmp`);
     try {
-      mkdirSync(dir, { recursive: true });
+      if (!this.madeDirs.has(dir)) {
+        mkdirSync(dir, { recursive: true });
+        this.madeDirs.add(dir);
+      }
       const fh = await open(tmp, 'w');
       try {
         await fh.writeFile(encodeShardFile(record, data));
