@@ -43,6 +43,9 @@ import {
   validateSubject,
 } from '../core/index.ts';
 
+/** Publish subjects remembered as valid (a bounded cache; cleared when full). */
+export const VALID_SUBJECTS_CACHED_MAX = 4_096;
+
 /** Header keys NATS accepts: printable ASCII without ':' or whitespace (NATS ADR-4). */
 const HEADER_KEY_RE = /^[!-9;-~]+$/;
 /** Header values must not break the MIME-style framing. */
@@ -167,6 +170,11 @@ export class NatsTransport implements Transport {
   readonly kind = 'nats';
   private readonly log: Logger;
   private readonly subs = new Set<NatsSub>();
+  private readonly validSubjects = new Set<string>();
+  private inlineThisTurn = 0;
+  private readonly resetInline = (): void => {
+    this.inlineThisTurn = 0;
+  };
   private readonly ready: NatsSub[] = [];
   private readonly pendingRequests = new Set<(e: Error) => void>();
   private drainScheduled = false;
@@ -220,7 +228,12 @@ export class NatsTransport implements Transport {
 
   publish(subject: string, data: Uint8Array, options: PublishOptions = {}): void {
     this.ensureOpen();
-    validateSubject(subject, false);
+    // Subjects repeat (telemetry, heartbeats): validate each once, in a bounded cache.
+    if (!this.validSubjects.has(subject)) {
+      validateSubject(subject, false);
+      if (this.validSubjects.size >= VALID_SUBJECTS_CACHED_MAX) this.validSubjects.clear();
+      this.validSubjects.add(subject);
+    }
     validatePayload(data, options.headers);
     if (options.reply !== undefined) validateSubject(options.reply, false);
     const h = toNatsHeaders(options.headers);
@@ -268,6 +281,20 @@ export class NatsTransport implements Transport {
       ...(options.queue === undefined ? {} : { queue: options.queue }),
       callback: (err, m) => {
         if (err !== null || sub.closed) return;
+        // Fast path: an idle subscription gets the message at once (we are on the socket's
+        // turn, never the publisher's stack), within a per-turn budget; beyond it, messages
+        // queue under the bound and drop policy and are drained on later turns.
+        if (
+          sub.pending === 0 &&
+          !sub.scheduled &&
+          this.inlineThisTurn < DELIVERY_BATCH_MESSAGES_MAX
+        ) {
+          if (this.inlineThisTurn++ === 0) setImmediate(this.resetInline);
+          sub.delivered++;
+          this.delivered++;
+          this.invoke(sub, m);
+          return;
+        }
         this.dropped += sub.enqueue(m);
         if (!sub.scheduled) {
           sub.scheduled = true;
@@ -283,7 +310,7 @@ export class NatsTransport implements Transport {
     return sub;
   }
 
-  async request(subject: string, data: Uint8Array, options: RequestOptions = {}): Promise<Message> {
+  request(subject: string, data: Uint8Array, options: RequestOptions = {}): Promise<Message> {
     this.ensureOpen();
     const timeoutMs = options.timeoutMs ?? REQUEST_TIMEOUT_MS_DEFAULT;
     if (!(timeoutMs > 0 && timeoutMs <= REQUEST_TIMEOUT_MS_MAX)) {
@@ -299,25 +326,24 @@ export class NatsTransport implements Transport {
     validatePayload(data, options.headers);
     const h = toNatsHeaders(options.headers);
     this.published++;
-    let onClose: ((e: Error) => void) | undefined;
-    const closedP = new Promise<never>((_, reject) => {
-      onClose = reject;
+    // One promise per request (no race against a close promise): close() rejects pending
+    // requests through the registered callbacks.
+    return new Promise<Message>((resolve, reject) => {
+      const onClose = (e: Error): void => reject(e);
+      this.pendingRequests.add(onClose);
+      this.connection
+        .request(subject, data, { timeout: timeoutMs, ...(h === undefined ? {} : { headers: h }) })
+        .then(
+          (reply) => {
+            this.pendingRequests.delete(onClose);
+            resolve(this.wrap(reply));
+          },
+          (e: unknown) => {
+            this.pendingRequests.delete(onClose);
+            reject(this.mapRequestError(e, subject, timeoutMs));
+          },
+        );
     });
-    this.pendingRequests.add(onClose as (e: Error) => void);
-    try {
-      const reply = await Promise.race([
-        this.connection.request(subject, data, {
-          timeout: timeoutMs,
-          ...(h === undefined ? {} : { headers: h }),
-        }),
-        closedP,
-      ]);
-      return this.wrap(reply);
-    } catch (e) {
-      throw this.mapRequestError(e, subject, timeoutMs);
-    } finally {
-      this.pendingRequests.delete(onClose as (e: Error) => void);
-    }
   }
 
   async flush(): Promise<void> {

@@ -263,8 +263,7 @@ export class Scheduler {
     const needCpu = spec.cpuMillis;
     const needMem = spec.memoryMb;
     const binpack = spec.strategy === 'binpack';
-    const hasRequired =
-      spec.affinity.some((a) => a.required) || spec.antiAffinity.some((a) => a.required);
+    const required = this.requiredRules(spec);
     const hasPreferred =
       spec.affinity.some((a) => !a.required) || spec.antiAffinity.some((a) => !a.required);
     // The hot loop reads flat per-tile arrays; object-per-tile access was ~10x slower here.
@@ -287,7 +286,7 @@ export class Scheduler {
       const mu = memUsed[i] as number;
       const mc = memCap[i] as number;
       if (mc - mu < needMem) continue;
-      if (hasRequired && this.affinityReject(this.tiles[i] as Tile, spec) !== undefined) continue;
+      if (required !== undefined && !requiredOk(i, required)) continue;
       found++;
       const util = (cu + needCpu) / cc + (mu + needMem) / mc;
       let sc = binpack ? util : 2 - util;
@@ -398,6 +397,28 @@ export class Scheduler {
     const memFree = (this.memCap[i] as number) - (this.memUsed[i] as number);
     if (memFree < spec.memoryMb) return `memory: ${memFree} MB free, ${spec.memoryMb} needed`;
     return this.affinityReject(t, spec);
+  }
+
+  /** Required (anti-)affinity resolved to per-tile domain lookups, once per placement. */
+  private requiredRules(spec: WorkloadSpec): RequiredRule[] | undefined {
+    let out: RequiredRule[] | undefined;
+    for (const [terms, anti] of [
+      [spec.affinity, false],
+      [spec.antiAffinity, true],
+    ] as const) {
+      for (const a of terms) {
+        if (!a.required) continue;
+        const c = this.counts.get(a.workload);
+        out ??= [];
+        out.push({
+          present: c?.[a.scope],
+          domainOf:
+            a.scope === 'tile' ? undefined : a.scope === 'pod' ? this.tilePod : this.tileHub,
+          anti,
+        });
+      }
+    }
+    return out;
   }
 
   private affinityReject(t: Tile, spec: WorkloadSpec): string | undefined {
@@ -513,6 +534,23 @@ export class Scheduler {
     inc(c.pod, t.podIdx, 1);
     inc(c.hub, t.hubIdx, 1);
   }
+}
+
+interface RequiredRule {
+  /** Domains (tile, pod or hub indices) holding the other workload; undefined: none yet. */
+  readonly present: ReadonlyMap<number, number> | undefined;
+  /** Tile index → domain index; undefined when the scope is the tile itself. */
+  readonly domainOf: readonly number[] | undefined;
+  readonly anti: boolean;
+}
+
+function requiredOk(tile: number, rules: readonly RequiredRule[]): boolean {
+  for (const r of rules) {
+    const d = r.domainOf === undefined ? tile : (r.domainOf[tile] as number);
+    const has = r.present?.has(d) === true;
+    if (has === r.anti) return false;
+  }
+  return true;
 }
 
 function inc(m: Map<number, number>, k: number, d: number): void {
