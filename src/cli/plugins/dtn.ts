@@ -50,30 +50,8 @@ export const dtnPlugin: FabricPluginFactory = () => {
     afterStart(fabric) {
       const t = tier;
       if (t === undefined) return;
-      const regions = [...t.agents.keys()];
-      const first = CrdtReplica.create<MissionLog>({ entries: {} });
-      const initial = first.save();
-      regions.forEach((region, i) => {
-        const replica = i === 0 ? first : CrdtReplica.fromBytes<MissionLog>(initial);
-        const link = t.syncCrdt(
-          region,
-          regions.filter((r) => r !== region),
-          replica,
-          'mission-log',
-        );
-        let n = 0;
-        clockTimers.push(
-          fabric.clock.setInterval(() => {
-            const k = n++;
-            replica.change((d) => {
-              d.entries[`${region}-${k}`] = new Date(fabric.clock.now()).toISOString();
-              const old = `${region}-${k - DTN_DEMO_ENTRIES_MAX}`;
-              if (old in d.entries) delete d.entries[old];
-            });
-            link.changed();
-          }, DTN_DEMO_CHANGE_MS),
-        );
-      });
+      // Loading Automerge takes a few hundred ms: start the demo after boot, in the background.
+      clockTimers.push(fabric.clock.setTimeout(() => startDemo(fabric, t, clockTimers), 0));
     },
     status() {
       if (tier === undefined) return {};
@@ -87,3 +65,31 @@ export const dtnPlugin: FabricPluginFactory = () => {
     },
   };
 };
+
+/** Keeps a CRDT mission log in sync between the DTN regions: one change per region every few seconds. */
+function startDemo(fabric: EmbeddedFabric, t: InterplanetaryTier, timers: TimerHandle[]): void {
+  const regions = [...t.agents.keys()];
+  const first = CrdtReplica.create<MissionLog>({ entries: {} });
+  const initial = first.save();
+  regions.forEach((region, i) => {
+    const replica = i === 0 ? first : CrdtReplica.fromBytes<MissionLog>(initial);
+    const link = t.syncCrdt(
+      region,
+      regions.filter((r) => r !== region),
+      replica,
+      'mission-log',
+    );
+    let n = 0;
+    timers.push(
+      fabric.clock.setInterval(() => {
+        const k = n++;
+        replica.change((d) => {
+          d.entries[`${region}-${k}`] = new Date(fabric.clock.now()).toISOString();
+          const old = `${region}-${k - DTN_DEMO_ENTRIES_MAX}`;
+          if (old in d.entries) delete d.entries[old];
+        });
+        link.changed();
+      }, DTN_DEMO_CHANGE_MS),
+    );
+  });
+}
