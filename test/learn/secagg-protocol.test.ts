@@ -345,9 +345,7 @@ describe('secure aggregation: the consistency check', () => {
   it('aborts when the key shares of a dropped client do not rebuild its advertised key', () => {
     const rng = new SeededRng(14);
     const cfg = config('full', 5, 3, 4, d);
-    const { clients, server } = honestToRound3(cfg, randomInputs(rng, 5, d), rng);
-    // Client 5 never sent a masked input: rebuild U3 without it by replaying rounds 3–4 by hand.
-    void clients;
+    // Client 5 shares its keys, then vanishes before sending its masked input.
     const srv = new SecAggServer({ config: cfg, rng });
     const cs = Array.from(
       { length: 5 },
@@ -374,7 +372,6 @@ describe('secure aggregation: the consistency check', () => {
     expect(() => srv.closeUnmask()).toThrowError(
       expect.objectContaining({ code: 'SECAGG_TOO_FEW_SHARES' }),
     );
-    expect(server.survivors).toHaveLength(0);
   });
 
   it('a tampered share ciphertext is rejected with SECAGG_DECRYPT', () => {
