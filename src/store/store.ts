@@ -381,8 +381,20 @@ export class DistributedStore {
       full = this.codecs.get(k, m).reconstruct(shards);
       this.stats.reconstructions++;
     }
-    const bytes = joinStripe(full, k, rec.blockBytes);
-    verifyBlock(cid, bytes);
+    let bytes = joinStripe(full, k, rec.blockBytes);
+    if (!hashesTo(cid, bytes)) {
+      // A shard passed its tile's checksum yet is wrong (a lying or buggy tile). Fetch every
+      // shard and try leaving each one out: with one liar and m ≥ 1 this finds the block.
+      const found = await this.excludeLiar(cid, profile, homes, got, rec.blockBytes);
+      if (found === undefined) {
+        throw new StoreError(
+          StoreErrorCode.CidMismatch,
+          `object ${object}: shards of block ${block} do not rebuild to its CID`,
+          { details: { object, block } },
+        );
+      }
+      ({ bytes, full } = found);
+    }
     await this.heal(got, full, homes, {
       block,
       index: 0,
@@ -394,6 +406,45 @@ export class DistributedStore {
     this.stats.blocksRead++;
     this.stats.bytesRead += bytes.length;
     return bytes;
+  }
+
+  /** Fetches every shard and looks for the one whose removal makes the block hash to its CID. */
+  private async excludeLiar(
+    cid: CID,
+    profile: Profile,
+    homes: readonly string[],
+    got: (Fetched | undefined)[],
+    blockBytes: number,
+  ): Promise<{ bytes: Uint8Array; full: Uint8Array[] } | undefined> {
+    const { k, m } = profile;
+    const block = cid.toString();
+    await Promise.all(
+      got.map(async (f, i) => {
+        if (f === undefined) got[i] = await this.fetchShard(homes[i] as string, block, i);
+      }),
+    );
+    const shards = got.map((f) => (f?.ok ? f.data : undefined));
+    for (let liar = 0; liar < k + m; liar++) {
+      if (shards[liar] === undefined) continue;
+      const without = shards.map((s, i) => (i === liar ? undefined : s));
+      if (without.filter((s) => s !== undefined).length < k) continue;
+      const full = this.codecs.get(k, m).reconstruct(without);
+      const bytes = joinStripe(full, k, blockBytes);
+      if (hashesTo(cid, bytes)) {
+        this.log.warn(
+          { block, index: liar, tile: homes[liar] },
+          'shard passed its checksum but was wrong; rewriting it',
+        );
+        // Mark it for healing: the tile's copy is replaced by the rebuilt one.
+        got[liar] = {
+          ok: false,
+          problem: 'corrupt',
+          detail: 'wrong content behind a valid checksum',
+        };
+        return { bytes, full };
+      }
+    }
+    return undefined;
   }
 
   /** Read-time healing (MinIO-style): rewrites missing or corrupt shards at their homes. */
@@ -718,6 +769,15 @@ export class DistributedStore {
     const n = (this.inflightBlocks.get(block) ?? 1) - 1;
     if (n <= 0) this.inflightBlocks.delete(block);
     else this.inflightBlocks.set(block, n);
+  }
+}
+
+function hashesTo(cid: CID, bytes: Uint8Array): boolean {
+  try {
+    verifyBlock(cid, bytes);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -1,6 +1,15 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CHUNK_BYTES, isStoreError, parseCid, rawCid } from '../../src/store/index.ts';
+import type { Transport } from '../../src/core/index.ts';
+import {
+  CHUNK_BYTES,
+  isStoreError,
+  type MemoryShardStore,
+  parseCid,
+  rawCid,
+  type ShardStore,
+  serveShardStore,
+} from '../../src/store/index.ts';
 import { bytesOf, startCluster, type TestCluster } from './support/fabric.ts';
 
 let c: TestCluster | undefined;
@@ -206,5 +215,35 @@ describe('quick repair (no scrub)', () => {
       expect(
         Buffer.compare(Buffer.from(await c.cluster.store.getBytes(o.cid)), Buffer.from(o.data)),
       ).toBe(0);
+  });
+});
+
+describe('adversarial tiles', () => {
+  it('a shard that passes its tile checksum but is wrong is found and replaced; two liars fail typed, never wrong bytes', async () => {
+    c = await startCluster();
+    const data = bytesOf(300_000, 99);
+    const { cid } = await c.cluster.store.put(data);
+    const homes = await homesOf(c, cid);
+    const lie = async (tile: string) => {
+      const honest = c?.memStore(tile) as MemoryShardStore;
+      await c?.kill(tile);
+      const liar: ShardStore = Object.assign(Object.create(honest) as ShardStore, {
+        get(block: string, index: number) {
+          const r = honest.get(block, index);
+          const d = Uint8Array.from(r.data);
+          d[7] = (d[7] ?? 0) ^ 0xff;
+          return { record: r.record, data: d };
+        },
+      });
+      serveShardStore(c?.fabric.transport as Transport, tile, liar);
+    };
+    await lie(homes[1] as string);
+    expect(
+      Buffer.compare(Buffer.from(await c.cluster.store.getBytes(cid)), Buffer.from(data)),
+    ).toBe(0);
+    await lie(homes[2] as string);
+    await expect(c.cluster.store.getBytes(cid)).rejects.toMatchObject({
+      code: 'STORE_CID_MISMATCH',
+    });
   });
 });
