@@ -159,6 +159,21 @@ export interface KernelStats {
   schedLatencySumUnits: number;
 }
 
+/** Captures a fast-path reply. */
+class CaptureSink {
+  info = 0;
+  mr0 = 0n;
+  mr1 = 0n;
+  data: Uint8Array | undefined;
+
+  deliver(info: number, mr0: bigint, mr1: bigint, data: Uint8Array | undefined): void {
+    this.info = info;
+    this.mr0 = mr0;
+    this.mr1 = mr1;
+    this.data = data;
+  }
+}
+
 /** Thrown through wasm frames by a syscall that faults its caller. */
 class DomainFault extends Error {
   constructor(
@@ -954,17 +969,9 @@ export class Kernel {
     msg: Message,
     fuel: number,
   ): { info: number; mr0: bigint; mr1: bigint; data: Uint8Array | undefined } {
-    let out = {
-      info: ERROR_REPLY(Status.E_NO_REPLY),
-      mr0: 0n,
-      mr1: 0n,
-      data: undefined as Uint8Array | undefined,
-    };
-    const reply = new Reply({
-      deliver: (info, mr0, mr1, data) => {
-        out = { info, mr0, mr1, data };
-      },
-    });
+    // A class instance, not a closure: the fast path allocates as little as it can.
+    const sink = new CaptureSink();
+    const reply = new Reply(sink);
     this.stats.ipcMessages++;
     this.stats.ipcFastpath++;
     this.deliver(server, msg);
@@ -984,7 +991,7 @@ export class Kernel {
       caller.donatedUnits += used;
     }
     if (!reply.done) reply.resolve(ERROR_REPLY(Status.E_NO_REPLY), 0n, 0n);
-    return out;
+    return sink;
   }
 
   // ---------------------------------------------------------------- syscalls
@@ -1063,8 +1070,8 @@ export class Kernel {
   }
 
   /** Records an effect when a shadow compares this domain (the text is built only then). */
-  private effect(dom: Domain, text: () => string): boolean {
-    if (dom.effects !== undefined) dom.effects.push(text());
+  private effect(dom: Domain, text: string): boolean {
+    if (dom.effects !== undefined) dom.effects.push(text);
     return dom.shadowOf !== undefined;
   }
 
@@ -1084,7 +1091,7 @@ export class Kernel {
   private sysDebugLog(dom: Domain, ptr: number, len: number): number {
     const n = Math.min(len >>> 0, DEBUG_LOG_BYTES_MAX);
     const text = Buffer.from(this.readBytes(dom, ptr >>> 0, n)).toString('utf8');
-    this.effect(dom, () => `log:${text}`);
+    if (dom.effects !== undefined) this.effect(dom, `log:${text}`);
     if (dom.shadowOf === undefined) this.options.log?.(dom, text);
     return n;
   }
@@ -1097,7 +1104,7 @@ export class Kernel {
   ): number {
     const cap = this.capOf(dom, src, 0, 0);
     if (dom.shadowOf !== undefined) {
-      this.effect(dom, () => `cap_derive:${src}`);
+      if (dom.effects !== undefined) this.effect(dom, `cap_derive:${src}`);
       return Status.OK;
     }
     const child = derive(cap, rights, badge);
@@ -1119,7 +1126,12 @@ export class Kernel {
 
   private sysCapDelete(dom: Domain, cptr: number): number {
     const cap = this.capOf(dom, cptr, 0, 0);
-    if (this.effect(dom, () => `cap_delete:${cptr}`)) return Status.OK;
+    if (
+      dom.effects !== undefined
+        ? this.effect(dom, `cap_delete:${cptr}`)
+        : dom.shadowOf !== undefined
+    )
+      return Status.OK;
     deleteCap(cap);
     this.sweep();
     return Status.OK;
@@ -1127,7 +1139,12 @@ export class Kernel {
 
   private sysCapRevoke(dom: Domain, cptr: number): number {
     const cap = this.capOf(dom, cptr, 0, 0);
-    if (this.effect(dom, () => `cap_revoke:${cptr}`)) return 0;
+    if (
+      dom.effects !== undefined
+        ? this.effect(dom, `cap_revoke:${cptr}`)
+        : dom.shadowOf !== undefined
+    )
+      return 0;
     const n = revokeCap(cap);
     this.sweep();
     return n;
@@ -1175,7 +1192,12 @@ export class Kernel {
   private sysSend(dom: Domain, ep: number, info: number, mr0: bigint, mr1: bigint): number {
     const cap = this.capOf(dom, ep, ObjType.ENDPOINT, Rights.WRITE);
     const msg = this.outgoing(dom, cap, info, mr0, mr1, undefined);
-    if (this.effect(dom, () => `send:${ep}:${info}:${mr0}:${mr1}`)) return Status.OK;
+    if (
+      dom.effects !== undefined
+        ? this.effect(dom, `send:${ep}:${info}:${mr0}:${mr1}`)
+        : dom.shadowOf !== undefined
+    )
+      return Status.OK;
     dom.stats.ipcSent++;
     this.stats.ipcMessages++;
     return (cap.obj as Endpoint).enqueue(msg);
@@ -1213,7 +1235,8 @@ export class Kernel {
       const msg = this.outgoing(dom, cap, info, mr0, mr1, undefined);
       const r = this.fastpath(server, dom, msg, Math.max(0, dom.ex.getFuel()));
       this.setReplyRegs(dom, r.info, r.mr0, r.mr1, r.data);
-      this.effect(dom, () => `call:${ep}:${info}:${mr0}:${mr1}=>${r.info}:${r.mr0}`);
+      if (dom.effects !== undefined)
+        this.effect(dom, `call:${ep}:${info}:${mr0}:${mr1}=>${r.info}:${r.mr0}`);
       return r.mr0;
     }
     const canBlock =
@@ -1258,7 +1281,7 @@ export class Kernel {
     // call (mirrored in order), or an E_WOULD_BLOCK reply when the live domain made no such call.
     const live = dom.shadowOf as Domain;
     const key = `call:${ep}:${info}:${mr0}:${mr1}=>`;
-    this.effect(dom, () => key);
+    if (dom.effects !== undefined) this.effect(dom, key);
     const replies = live.effects ?? [];
     for (let i = dom.replayIndex; i < replies.length; i++) {
       const e = replies[i] as string;
@@ -1320,7 +1343,7 @@ export class Kernel {
     const data = this.replyMessage(dom, info);
     const r = this.currentReply(dom);
     if (r === undefined) return Status.E_NO_REPLY;
-    this.effect(dom, () => `reply:${info}:${mr0}:${mr1}`);
+    if (dom.effects !== undefined) this.effect(dom, `reply:${info}:${mr0}:${mr1}`);
     r.resolve(info, mr0, mr1, data);
     return Status.OK;
   }
@@ -1373,7 +1396,8 @@ export class Kernel {
 
   private sysSignal(dom: Domain, n: number): number {
     const cap = this.capOf(dom, n, ObjType.NOTIFICATION, Rights.WRITE);
-    if (this.effect(dom, () => `signal:${n}`)) return Status.OK;
+    if (dom.effects !== undefined ? this.effect(dom, `signal:${n}`) : dom.shadowOf !== undefined)
+      return Status.OK;
     (cap.obj as Notification).signal(cap.badge);
     return Status.OK;
   }
@@ -1398,7 +1422,12 @@ export class Kernel {
     const cap = this.capOf(dom, ep, ObjType.ENDPOINT, Rights.ALL);
     if (cap.badge !== 0n)
       return this.die(dom, FaultKind.INVALID_CAP, ep, 'cancel needs an unbadged endpoint cap');
-    if (this.effect(dom, () => `cancel:${ep}:${badge}`)) return 0;
+    if (
+      dom.effects !== undefined
+        ? this.effect(dom, `cancel:${ep}:${badge}`)
+        : dom.shadowOf !== undefined
+    )
+      return 0;
     return (cap.obj as Endpoint).cancelBadged(badge);
   }
 
@@ -1412,17 +1441,22 @@ export class Kernel {
   private sysDeviceRead(dom: Domain, d: number, reg: number): bigint {
     const dev = this.deviceOf(dom, d, reg, Rights.READ);
     if (dom.shadowOf !== undefined) {
-      this.effect(dom, () => `device_read:${d}:${reg}`);
+      if (dom.effects !== undefined) this.effect(dom, `device_read:${d}:${reg}`);
       return 0n;
     }
     const v = BigInt.asIntN(64, dev.host.read(reg));
-    this.effect(dom, () => `device_read:${d}:${reg}`);
+    if (dom.effects !== undefined) this.effect(dom, `device_read:${d}:${reg}`);
     return v;
   }
 
   private sysDeviceWrite(dom: Domain, d: number, reg: number, v: bigint): number {
     const dev = this.deviceOf(dom, d, reg, Rights.WRITE);
-    if (this.effect(dom, () => `device_write:${d}:${reg}:${v}`)) return Status.OK;
+    if (
+      dom.effects !== undefined
+        ? this.effect(dom, `device_write:${d}:${reg}:${v}`)
+        : dom.shadowOf !== undefined
+    )
+      return Status.OK;
     dev.host.write(reg, v);
     return Status.OK;
   }
@@ -1430,7 +1464,12 @@ export class Kernel {
   private sysIrqBind(dom: Domain, irq: number, n: number): number {
     const ic = this.capOf(dom, irq, ObjType.IRQ, Rights.WRITE);
     const nc = this.capOf(dom, n, ObjType.NOTIFICATION, Rights.WRITE);
-    if (this.effect(dom, () => `irq_bind:${irq}:${n}`)) return Status.OK;
+    if (
+      dom.effects !== undefined
+        ? this.effect(dom, `irq_bind:${irq}:${n}`)
+        : dom.shadowOf !== undefined
+    )
+      return Status.OK;
     const i = ic.obj as Irq;
     i.notification = nc.obj as Notification;
     i.bits = nc.badge === 0n ? 1n : nc.badge;
@@ -1439,7 +1478,8 @@ export class Kernel {
 
   private sysIrqAck(dom: Domain, irq: number): number {
     const ic = this.capOf(dom, irq, ObjType.IRQ, Rights.WRITE);
-    if (this.effect(dom, () => `irq_ack:${irq}`)) return Status.OK;
+    if (dom.effects !== undefined ? this.effect(dom, `irq_ack:${irq}`) : dom.shadowOf !== undefined)
+      return Status.OK;
     (ic.obj as Irq).pending = false;
     return Status.OK;
   }
@@ -1447,7 +1487,8 @@ export class Kernel {
   private sysDomainRestart(dom: Domain, d: number): number {
     const cap = this.capOf(dom, d, ObjType.DOMAIN, Rights.WRITE);
     const target = cap.obj as Domain;
-    if (this.effect(dom, () => `restart:${d}`)) return Status.OK;
+    if (dom.effects !== undefined ? this.effect(dom, `restart:${d}`) : dom.shadowOf !== undefined)
+      return Status.OK;
     if (target.state === 'dead') return Status.E_DEAD;
     if (target.active || target === dom) return Status.E_WOULD_BLOCK;
     try {
