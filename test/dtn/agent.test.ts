@@ -9,6 +9,7 @@ import {
   type Bundle,
   BundleAgent,
   BundleFlags,
+  ContactPlanRouter,
   CrcType,
   createBundle,
   type Delivery,
@@ -18,6 +19,7 @@ import {
   fragmentBundle,
   InprocNetwork,
   ipn,
+  parseContactPlan,
   payloadBlock,
   processUnknownBlocks,
   Reassembly,
@@ -295,5 +297,54 @@ describe('fragmentation and unknown blocks', () => {
       processUnknownBlocks(withUnknown(BlockFlags.DeleteBundleIfUnprocessed)).deleteBundle,
     ).toBe(true);
     expect(processUnknownBlocks(withUnknown(BlockFlags.ReportIfUnprocessed)).report).toBe(true);
+  });
+});
+
+describe('contact-graph routing in the agent', () => {
+  it('forwards along the CGR route and waits at the relay for the next contact', async () => {
+    const clock = new VirtualClock(T0);
+    const contacts = [
+      { contact: 1, source: 1, dest: 2, startTime: 0, endTime: 60, rateBitsPerSec: 1e6, owlt: 2 },
+      {
+        contact: 2,
+        source: 2,
+        dest: 3,
+        startTime: 100,
+        endTime: 200,
+        rateBitsPerSec: 1e6,
+        owlt: 5,
+      },
+      { contact: 3, source: 1, dest: 4, startTime: 0, endTime: 500, rateBitsPerSec: 1e6, owlt: 1 },
+    ];
+    const plan = parseContactPlan({ contacts });
+    const agents = [1, 2, 3, 4].map(
+      (n) =>
+        new BundleAgent({ nodeId: ipn(n, 0), clock, router: new ContactPlanRouter(plan, n, T0) }),
+    );
+    const net = new InprocNetwork(clock);
+    for (const c of contacts) {
+      net.connectOneWay(agents[c.source - 1] as BundleAgent, agents[c.dest - 1] as BundleAgent, {
+        owltMs: c.owlt * 1000,
+        rateBitsPerSec: c.rateBitsPerSec,
+        windows: [{ startMs: T0 + c.startTime * 1000, endMs: T0 + c.endTime * 1000 }],
+      });
+    }
+    for (const a of agents) a.start();
+    let at = -1;
+    agents[2]?.register(ipn(3, 1), () => {
+      at = clock.now() - T0;
+    });
+    agents[0]?.send({
+      destination: ipn(3, 1),
+      payload: new Uint8Array([7]),
+      lifetimeMs: 3_600_000,
+    });
+    await clock.advance(50_000);
+    // Node 1 handed it over to node 2 (the only route), never to the always-open node 4.
+    expect(agents[1]?.held).toBe(1);
+    expect(agents[3]?.stats.received).toBe(0);
+    await clock.advance(200_000);
+    expect(at).toBeGreaterThanOrEqual(105_000);
+    expect(at).toBeLessThan(107_000);
   });
 });
