@@ -296,6 +296,15 @@ describe('controller (virtual time)', () => {
     await run(w.clock, 2_000, 50);
     expect(ctl.workloadSummaries()[0]).toMatchObject({ placed: 4, running: 4, pending: 0 });
     expect(fresh.instances()).toHaveLength(1);
+    // Draining the fresh tile moves its replica off it (here: nowhere else fits, so pending).
+    await during(w.clock, ctl.drain(fresh.name as string, true));
+    await run(w.clock, 2_000, 50);
+    expect(fresh.instances()).toHaveLength(0);
+    expect(ctl.workloadSummaries()[0]).toMatchObject({ placed: 3, pending: 1 });
+    expect(ctl.explain('web').rejectedBy['unschedulable']).toBeGreaterThanOrEqual(2);
+    await during(w.clock, ctl.drain(fresh.name as string, false));
+    await run(w.clock, 2_000, 50);
+    expect(ctl.workloadSummaries()[0]).toMatchObject({ placed: 4, running: 4 });
     await ctl.stop();
   });
 });
