@@ -34,6 +34,7 @@ export class BlockstoreService implements NodeService {
   readonly name = 'store';
   private sub: Subscription | undefined;
   private shards: ShardStore | undefined;
+  private opening: Promise<ShardStore> | undefined;
   private log: Logger | undefined;
   private requests = 0;
   private errors = 0;
@@ -45,24 +46,47 @@ export class BlockstoreService implements NodeService {
     return this.shards;
   }
 
+  /**
+   * Subscribes at once and opens the store on a later event-loop turn: opening SQLite and
+   * running crash recovery on every tile would otherwise add up in `genesis up`'s boot.
+   * Requests that arrive first wait for the open.
+   */
   start(ctx: NodeContext): void {
     this.log = ctx.logger;
-    this.shards =
-      this.options.openStore?.(ctx) ??
-      (ctx.dataDir === undefined
-        ? new MemoryShardStore()
-        : new DiskShardStore(join(ctx.dataDir, 'store'), {
-            durable: this.options.durable ?? true,
-          }));
-    this.sub = serveShardStore(ctx.transport, ctx.name, this.shards, (failed) => {
+    this.opening = new Promise<ShardStore>((resolve, reject) => {
+      setImmediate(() => {
+        try {
+          this.shards =
+            this.options.openStore?.(ctx) ??
+            (ctx.dataDir === undefined
+              ? new MemoryShardStore()
+              : new DiskShardStore(join(ctx.dataDir, 'store'), {
+                  durable: this.options.durable ?? true,
+                }));
+          resolve(this.shards);
+        } catch (e) {
+          ctx.logger.error({ node: ctx.name, err: String(e) }, 'blockstore failed to open');
+          reject(e);
+        }
+      });
+    });
+    this.opening.catch(() => undefined);
+    this.sub = serveShardStore(ctx.transport, ctx.name, this.opening, (failed) => {
       this.requests++;
       if (failed) this.errors++;
     });
   }
 
-  stop(): void {
+  /** Resolves once the store is open (rejects if it failed to open). */
+  ready(): Promise<ShardStore> {
+    return this.opening ?? Promise.reject(new Error('blockstore not started'));
+  }
+
+  async stop(): Promise<void> {
     this.sub?.unsubscribe();
     this.sub = undefined;
+    await this.opening?.catch(() => undefined);
+    this.opening = undefined;
     this.shards?.close();
     this.shards = undefined;
   }
@@ -84,11 +108,11 @@ export class BlockstoreService implements NodeService {
   }
 }
 
-/** Answers the shard protocol for `store` on the tile's subject. */
+/** Answers the shard protocol for `store` (or the store a promise opens) on the tile's subject. */
 export function serveShardStore(
   transport: Transport,
   tile: string,
-  store: ShardStore,
+  store: ShardStore | Promise<ShardStore>,
   onRequest?: (failed: boolean) => void,
 ): Subscription {
   return transport.subscribe(
@@ -96,7 +120,7 @@ export function serveShardStore(
     async (msg) => {
       let reply: Uint8Array;
       try {
-        reply = encodeBody({ ok: true, ...(await handle(store, decodeRequest(msg.data))) });
+        reply = encodeBody({ ok: true, ...(await handle(await store, decodeRequest(msg.data))) });
         onRequest?.(false);
       } catch (e) {
         onRequest?.(true);
