@@ -103,3 +103,61 @@ export class SprayAndWaitRouter implements OpportunisticRouter {
     return new Set(this.held.keys());
   }
 }
+
+/** A bundle carried opportunistically: its encoded bytes and its destination node key. */
+interface Carried {
+  readonly bytes: Uint8Array;
+  readonly destination: string;
+}
+
+/**
+ * A node of an opportunistic network: it carries encoded bundles and, on each encounter, hands
+ * the peer what its router decides. Bundles for the node itself go to `deliver` (typically a
+ * {@link import('./agent.ts').BundleAgent}'s `receive`), once.
+ */
+export class OpportunisticCarrier {
+  private readonly carried = new Map<string, Carried>();
+  private readonly delivered = new Set<string>();
+  /** Copies handed to peers. */
+  transmissions = 0;
+
+  constructor(
+    readonly key: string,
+    readonly router: OpportunisticRouter,
+    private readonly deliver: (bytes: Uint8Array) => void,
+  ) {}
+
+  /** Starts carrying a bundle (created here or received from a peer). */
+  carry(id: string, destination: string, bytes: Uint8Array, copies?: number): void {
+    if (destination === this.key) {
+      if (!this.delivered.has(id)) {
+        this.delivered.add(id);
+        this.deliver(bytes);
+      }
+      return;
+    }
+    if (this.carried.has(id)) return;
+    this.carried.set(id, { bytes, destination });
+    this.router.hold({ id, destination }, copies);
+  }
+
+  /** Bundles the peer should see as already known (carried or delivered here). */
+  knows(): ReadonlySet<string> {
+    return new Set([...this.router.summary(), ...this.delivered]);
+  }
+
+  /** One encounter with `peer`: this node's router decides what to hand over. */
+  meet(peer: OpportunisticCarrier): void {
+    for (const h of this.router.encounter(peer.key, peer.knows())) {
+      const c = this.carried.get(h.id);
+      if (c === undefined) continue;
+      this.transmissions++;
+      peer.carry(h.id, c.destination, c.bytes, h.copies);
+      if (c.destination === peer.key) {
+        // Delivered: stop carrying it (the destination now answers "known" anyway).
+        this.carried.delete(h.id);
+        this.router.drop(h.id);
+      }
+    }
+  }
+}

@@ -1,13 +1,19 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { SeededRng } from '../../src/core/index.ts';
+import { SeededRng, VirtualClock } from '../../src/core/index.ts';
 import {
+  BundleAgent,
   buildContactPlan,
   type ContactPlan,
   ContactPlanError,
   cgrDijkstra,
   cgrYen,
+  createBundle,
+  dtnTimeOf,
   EpidemicRouter,
+  encodeBundle,
+  ipn,
+  OpportunisticCarrier,
   parseContactPlan,
   SprayAndWaitRouter,
 } from '../../src/dtn/index.ts';
@@ -229,6 +235,48 @@ describe('opportunistic routing', () => {
       const copies = routers.reduce((s, r) => s + (r as SprayAndWaitRouter).copiesOf('b1'), 0);
       expect(copies).toBeLessThanOrEqual(4 + 1);
       expect(deliveredAt).toBeGreaterThanOrEqual(0);
+    }
+  });
+});
+
+describe('opportunistic carriers with real bundles', () => {
+  function run(make: () => EpidemicRouter | SprayAndWaitRouter, seed: number) {
+    const clock = new VirtualClock(1_800_000_000_000);
+    const rng = new SeededRng(seed);
+    const dest = new BundleAgent({ nodeId: ipn(9, 0), clock });
+    dest.start();
+    const got: string[] = [];
+    dest.register(ipn(9, 1), (d) => got.push(new TextDecoder().decode(d.payload)));
+    const nodes = Array.from(
+      { length: 10 },
+      (_, i) => new OpportunisticCarrier(`ipn:${i}.0`, make(), (b) => dest.receive(b)),
+    );
+    const bundle = encodeBundle(
+      createBundle({
+        source: ipn(0, 1),
+        destination: ipn(9, 1),
+        payload: new TextEncoder().encode('via data mules'),
+        creationTime: dtnTimeOf(clock.now()),
+        sequence: 1,
+        lifetimeMs: 3_600_000,
+      }),
+    );
+    nodes[0]?.carry('b1', 'ipn:9.0', bundle);
+    for (let e = 0; e < 3000 && got.length === 0; e++) {
+      const a = rng.int(0, 9);
+      const b = (a + rng.int(1, 9)) % 10;
+      nodes[a]?.meet(nodes[b] as OpportunisticCarrier);
+    }
+    return { got, transmissions: nodes.reduce((s, n) => s + n.transmissions, 0) };
+  }
+
+  it('delivers a real bundle to the destination agent exactly once, spray-and-wait with fewer copies', () => {
+    for (const seed of [11, 12, 13]) {
+      const epi = run(() => new EpidemicRouter(), seed);
+      const saw = run(() => new SprayAndWaitRouter(3), seed);
+      expect(epi.got).toEqual(['via data mules']);
+      expect(saw.got).toEqual(['via data mules']);
+      expect(saw.transmissions).toBeLessThanOrEqual(3 + 1);
     }
   });
 });
