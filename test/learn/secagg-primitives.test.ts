@@ -1,7 +1,9 @@
+import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SeededRng } from '../../src/core/index.ts';
 import {
+  applyPrgMask,
   buildNeighbourhoods,
   checkQuantization,
   chooseSecAggParams,
@@ -11,6 +13,8 @@ import {
   isSecAggError,
   LagrangeCache,
   lagrangeAtZero,
+  MASK_ADD_WASM_BASE64,
+  MaskAccumulator,
   prgExpand,
   quantizationLevelsFor,
   quantizeInto,
@@ -93,6 +97,40 @@ describe('AES-128-CTR PRG', () => {
     const long = prgExpand(seed, 20_000);
     for (const n of [1, 3, 8191, 8192, 8193, 16_385])
       expect(Array.from(prgExpand(seed, n))).toEqual(Array.from(long.subarray(0, n)));
+  });
+});
+
+describe('MaskAccumulator (WebAssembly SIMD)', () => {
+  it('embeds exactly the module compiled from wasm/mask-add.wat', async () => {
+    const wabt = await (await import('wabt')).default();
+    const wat = readFileSync(
+      new URL('../../src/learn/secagg/wasm/mask-add.wat', import.meta.url),
+      'utf8',
+    );
+    const bin = wabt.parseWat('mask-add.wat', wat, { simd: true }).toBinary({}).buffer;
+    expect(Buffer.from(bin).toString('base64')).toBe(MASK_ADD_WASM_BASE64);
+  });
+
+  it('accumulates the same words as the scalar PRG path, for any length', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 20_000 }), fc.integer(), (n, seed) => {
+        const rng = new SeededRng(seed);
+        const y = Uint32Array.from({ length: n }, () => rng.nextU32());
+        const s1 = rng.fill(new Uint8Array(32));
+        const s2 = rng.fill(new Uint8Array(32));
+        const scalar = Uint32Array.from(y);
+        applyPrgMask(scalar, s1, 1);
+        applyPrgMask(scalar, s2, -1);
+        const acc = new MaskAccumulator(n);
+        acc.addVector(y);
+        acc.applyPrg(s1, 1);
+        acc.applyPrg(s2, -1);
+        acc.addVector(y, -1);
+        acc.addVector(y, 1);
+        return Buffer.from(acc.result().buffer).equals(Buffer.from(scalar.buffer));
+      }),
+      { numRuns: 30 },
+    );
   });
 });
 

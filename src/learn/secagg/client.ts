@@ -41,7 +41,7 @@ import type {
   UnmaskRequest,
 } from './messages.ts';
 import { SECAGG_SHARE_PLAINTEXT_BYTES } from './messages.ts';
-import { applyPrgMask, pairwiseSeed } from './prg.ts';
+import { MaskAccumulator, pairwiseSeed } from './prg.ts';
 
 const SHARE_WORDS = shamirShareLength(SECAGG_KEY_BYTES);
 const CONSISTENCY_LABEL = Buffer.from('genesis-secagg/v1/consistency', 'ascii');
@@ -265,13 +265,15 @@ export class SecAggClient {
         `only ${this.held.size} neighbours shared keys, threshold ${t}`,
         { t },
       );
-    const y = Uint32Array.from(input);
-    applyPrgMask(y, this.bSeed as Uint8Array, 1);
+    const acc = new MaskAccumulator(vectorLength);
+    acc.addVector(input);
+    acc.applyPrg(this.bSeed as Uint8Array, 1);
     for (const v of this.held.keys()) {
       const shared = x25519Shared(this.s.privateKey, (this.neighbours.get(v) as NeighbourKeys).sPk);
-      applyPrgMask(y, pairwiseSeed(shared, sessionId, this.id, v), this.id < v ? 1 : -1);
+      acc.applyPrg(pairwiseSeed(shared, sessionId, this.id, v), this.id < v ? 1 : -1);
       shared.fill(0);
     }
+    const y = acc.result();
     // The self-mask seed is only ever needed again as shares; wipe it (STYLE: secrets are zeroed).
     this.bSeed?.fill(0);
     return { kind: 'masked-input', session: sessionId, from: this.id, y };

@@ -84,3 +84,97 @@ export function pairwiseSeed(
     createHash('sha256').update(PAIR_LABEL).update(sessionId).update(ids).update(shared).digest(),
   );
 }
+
+/**
+ * WebAssembly module (compiled from ./wasm/mask-add.wat with wabt; a test recompiles and compares)
+ * exporting `add`/`sub(acc, src, bytes)`: four 32-bit lanes at a time with i32x4.add/sub.
+ */
+export const MASK_ADD_WASM_BASE64 =
+  'AGFzbQEAAAABBwFgA39/fwADAwIAAAUDAQABBxYDBm1lbW9yeQIAA2FkZAAAA3N1YgABCn0CPQEBfyAAIAJqIQMCQANAIAAgA08NASAAIAD9AAQAIAH9AAQA/a4B/QsEACAAQRBqIQAgAUEQaiEBDAALCws9AQF/IAAgAmohAwJAA0AgACADTw0BIAAgAP0ABAAgAf0ABAD9sQH9CwQAIABBEGohACABQRBqIQEMAAsLCw==';
+
+const WASM_PAGE_BYTES = 65_536;
+
+/**
+ * The slice of the WebAssembly JS API used here, declared locally: the project's TypeScript libs
+ * (ES2023 + @types/node 20) carry no WebAssembly types (as src/store/erasure/kernel-wasm.ts).
+ */
+interface WasmApi {
+  readonly Module: new (bytes: Uint8Array) => object;
+  readonly Instance: new (
+    module: object,
+    imports: object,
+  ) => { readonly exports: Record<string, unknown> };
+}
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+const wasmApi = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
+assert(wasmApi !== undefined, 'secure aggregation needs WebAssembly (Node ≥ 16 has SIMD)');
+const maskAddModule = new wasmApi.Module(Buffer.from(MASK_ADD_WASM_BASE64, 'base64'));
+
+type LaneOp = (acc: number, src: number, bytes: number) => void;
+
+/**
+ * A mod-2^32 accumulator held in WebAssembly memory, for the hot loops (a client's ~k masks, the
+ * server's mask regeneration). Each keystream chunk is copied once into wasm memory and added
+ * with SIMD, about 5× faster than the scalar Int32Array loop of {@link applyPrgMask}.
+ */
+export class MaskAccumulator {
+  /** Vector length in 32-bit words. */
+  readonly words: number;
+  private readonly add: LaneOp;
+  private readonly sub: LaneOp;
+  private readonly bytes: Uint8Array;
+  private readonly scratch: number;
+
+  constructor(words: number) {
+    assert(Number.isInteger(words) && words >= 1, 'accumulator length');
+    this.words = words;
+    const instance = new (wasmApi as WasmApi).Instance(maskAddModule, {});
+    const memory = instance.exports.memory as WasmMemory;
+    // Layout: [accumulator, padded to 16 bytes][one keystream chunk].
+    this.scratch = Math.ceil((words * 4) / 16) * 16;
+    const need = Math.ceil((this.scratch + SECAGG_PRG_CHUNK_BYTES) / WASM_PAGE_BYTES);
+    if (need > 1) memory.grow(need - 1);
+    this.bytes = new Uint8Array(memory.buffer);
+    this.add = instance.exports.add as LaneOp;
+    this.sub = instance.exports.sub as LaneOp;
+  }
+
+  private combine(src: Uint8Array, wordOffset: number, sign: 1 | -1): void {
+    this.bytes.set(src, this.scratch);
+    const len = Math.ceil(src.length / 16) * 16;
+    // Lanes past the vector's end land in the accumulator's padding or the scratch; never read.
+    if (sign === 1) this.add(wordOffset * 4, this.scratch, len);
+    else this.sub(wordOffset * 4, this.scratch, len);
+  }
+
+  /** Adds (or subtracts) a vector of `words` words. */
+  addVector(v: Uint32Array, sign: 1 | -1 = 1): void {
+    assert(v.length === this.words, 'vector length');
+    const bytes = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+    for (let off = 0; off < bytes.length; off += SECAGG_PRG_CHUNK_BYTES) {
+      this.combine(bytes.subarray(off, off + SECAGG_PRG_CHUNK_BYTES), off / 4, sign);
+    }
+  }
+
+  /** Adds (or subtracts) PRG(seed), the same keystream words as {@link applyPrgMask}. */
+  applyPrg(seed: Uint8Array, sign: 1 | -1): void {
+    assert(seed.length === SECAGG_KEY_BYTES, 'PRG seed is 32 bytes');
+    const cipher = createCipheriv('aes-128-ctr', seed.subarray(0, 16), seed.subarray(16, 32));
+    for (let off = 0; off < this.words; off += CHUNK_WORDS) {
+      const words = Math.min(CHUNK_WORDS, this.words - off);
+      this.combine(
+        cipher.update(words === CHUNK_WORDS ? ZERO_CHUNK : ZERO_CHUNK.subarray(0, words * 4)),
+        off,
+        sign,
+      );
+    }
+  }
+
+  /** A copy of the accumulated vector. */
+  result(): Uint32Array {
+    return new Uint32Array(this.bytes.slice(0, this.words * 4).buffer);
+  }
+}

@@ -25,7 +25,7 @@ import {
   validateClientMessage,
 } from './messages.ts';
 import { buildNeighbourhoods } from './params.ts';
-import { applyPrgMask, pairwiseSeed } from './prg.ts';
+import { MaskAccumulator, pairwiseSeed } from './prg.ts';
 
 /** Options of {@link SecAggServer}. */
 export interface SecAggServerOptions {
@@ -348,13 +348,11 @@ export class SecAggServer {
       [...responders.keys()].sort((x, y) => x - y).slice(0, this.config.t + 1),
     );
     const lambdaOf = (xs: number[]): Float64Array => lagrange.get(xs);
-    const acc = new Uint32Array(this.config.vectorLength);
-    const view = new Int32Array(acc.buffer);
+    const acc = new MaskAccumulator(this.config.vectorLength);
     for (const u of this.u3) {
       const m = this.inbox[2]?.get(u);
       assert(m?.kind === 'masked-input', 'every survivor sent a masked input');
-      const y = new Int32Array(m.y.buffer, m.y.byteOffset, m.y.length);
-      for (let i = 0; i < view.length; i++) view[i] = ((view[i] as number) + (y[i] as number)) | 0;
+      acc.addVector(m.y);
     }
     const selfIndex = this.indexShares(responders, true);
     const keyIndex = this.indexShares(responders, false);
@@ -363,7 +361,7 @@ export class SecAggServer {
     for (const u of this.u3) {
       const { xs, shares } = this.sharesOf(u, selfIndex);
       const b = shamirCombine(shares, lambdaOf(xs), SECAGG_KEY_BYTES);
-      applyPrgMask(acc, b, -1);
+      acc.applyPrg(b, -1);
       b.fill(0);
       selfMasksRemoved++;
     }
@@ -398,11 +396,11 @@ export class SecAggServer {
           v,
         );
         // y_v holds +PRG(s_{v,u}) when v < u: remove it with the opposite sign.
-        applyPrgMask(acc, seed, v < u ? -1 : 1);
+        acc.applyPrg(seed, v < u ? -1 : 1);
         pairMasksRecovered++;
       }
     }
     this.unmaskStats = { pairMasksRecovered, selfMasksRemoved };
-    return acc;
+    return acc.result();
   }
 }
