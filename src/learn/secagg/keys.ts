@@ -119,14 +119,26 @@ function publicFromRaw(raw: Uint8Array, crv: 'X25519' | 'Ed25519'): KeyObject {
 }
 
 /**
- * X25519(privateKey, peer) (RFC 7748 §6.1). Rejects the all-zero output of small-order points.
+ * Imports a raw X25519 public key once, for a party that agrees with it many times (the server
+ * rebuilding one survivor's masks with every dropped neighbour).
+ * @throws {SecAggError} SECAGG_MALFORMED for an invalid key.
+ */
+export function x25519PublicKeyObject(raw: Uint8Array): KeyObject {
+  return publicFromRaw(raw, 'X25519');
+}
+
+/**
+ * X25519(privateKey, peer) (RFC 7748 §6.1); `peer` raw or already imported. Rejects the all-zero output of small-order points.
  * @throws {SecAggError} SECAGG_MALFORMED for an invalid or small-order peer key.
  */
-export function x25519Shared(privateKey: KeyObject, peerPublicRaw: Uint8Array): Uint8Array {
+export function x25519Shared(
+  privateKey: KeyObject,
+  peerPublicRaw: Uint8Array | KeyObject,
+): Uint8Array {
   try {
-    return new Uint8Array(
-      diffieHellman({ privateKey, publicKey: publicFromRaw(peerPublicRaw, 'X25519') }),
-    );
+    const publicKey =
+      peerPublicRaw instanceof Uint8Array ? publicFromRaw(peerPublicRaw, 'X25519') : peerPublicRaw;
+    return new Uint8Array(diffieHellman({ privateKey, publicKey }));
   } catch (cause) {
     throw new SecAggError(
       SecAggErrorCode.Malformed,

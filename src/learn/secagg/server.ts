@@ -9,7 +9,12 @@ import type { KeyObject } from 'node:crypto';
 import { assert, type Logger, type Rng } from '../../core/index.ts';
 import { SecAggError, SecAggErrorCode, type SecAggErrorCodeValue } from './errors.ts';
 import { LagrangeCache, shamirCombine } from './field.ts';
-import { x25519PrivateFromRaw, x25519PublicOf, x25519Shared } from './keys.ts';
+import {
+  x25519PrivateFromRaw,
+  x25519PublicKeyObject,
+  x25519PublicOf,
+  x25519Shared,
+} from './keys.ts';
 import { SECAGG_KEY_BYTES } from './limits.ts';
 import {
   type AdvertiseMsg,
@@ -354,6 +359,16 @@ export class SecAggServer {
       assert(m?.kind === 'masked-input', 'every survivor sent a masked input');
       acc.addVector(m.y);
     }
+    // Each survivor's masking key is imported once, not once per dropped neighbour.
+    const publics = new Map<number, KeyObject>();
+    const publicOf = (v: number): KeyObject => {
+      let k = publics.get(v);
+      if (k === undefined) {
+        k = x25519PublicKeyObject((this.keys.get(v) as AdvertiseMsg).sPk);
+        publics.set(v, k);
+      }
+      return k;
+    };
     const selfIndex = this.indexShares(responders, true);
     const keyIndex = this.indexShares(responders, false);
     let selfMasksRemoved = 0;
@@ -389,12 +404,7 @@ export class SecAggServer {
         );
       }
       for (const v of survivingNbs) {
-        const seed = pairwiseSeed(
-          x25519Shared(key, (this.keys.get(v) as AdvertiseMsg).sPk),
-          this.config.sessionId,
-          u,
-          v,
-        );
+        const seed = pairwiseSeed(x25519Shared(key, publicOf(v)), this.config.sessionId, u, v);
         // y_v holds +PRG(s_{v,u}) when v < u: remove it with the opposite sign.
         acc.applyPrg(seed, v < u ? -1 : 1);
         pairMasksRecovered++;
