@@ -304,7 +304,9 @@ export class RegionLogService implements NodeService {
     });
     this.timers.push(ctx.clock.setInterval(() => this.flush(), LOG_FLUSH_INTERVAL_MS));
     this.timers.push(
-      ctx.clock.setInterval(() => void this.checkpoint(), LOG_CHECKPOINT_INTERVAL_MS),
+      ctx.clock.setInterval(() => {
+        this.inflight = this.checkpoint();
+      }, LOG_CHECKPOINT_INTERVAL_MS),
     );
   }
 
@@ -317,6 +319,8 @@ export class RegionLogService implements NodeService {
   }
 
   /** Signs and witnesses a checkpoint if the log grew since the last one. */
+  private inflight: Promise<void> | undefined;
+
   async checkpoint(): Promise<void> {
     const ctx = this.ctx;
     const log = this.log;
@@ -350,9 +354,11 @@ export class RegionLogService implements NodeService {
     return this.log;
   }
 
-  stop(): void {
+  /** Stops timers, waits for a checkpoint round in flight (it reads the log), then closes. */
+  async stop(): Promise<void> {
     for (const t of this.timers) this.ctx?.clock.clearTimer(t);
     this.sub?.unsubscribe();
+    await this.inflight;
     this.flush();
     this.log?.close();
   }
