@@ -192,7 +192,11 @@ export function planNatsServers(topology: Topology, options: NatsConfigOptions):
         '}',
       );
     const leafLines: string[] = [];
-    if (p.leaf !== undefined) leafLines.push(`  listen: ${q(`${host}:${p.leaf}`)}`);
+    if (p.leaf !== undefined) {
+      // Children must dial only the address they were given (a NAT, a relay): do not let them
+      // learn and bypass to this server's own listen address.
+      leafLines.push(`  listen: ${q(`${host}:${p.leaf}`)}`, '  no_advertise: true');
+    }
     if (parent !== undefined) {
       const pp = ports.get(parent);
       if (pp?.leaf === undefined)

@@ -112,6 +112,9 @@ export class PodAgent {
   private readonly verifier: WireVerifier;
   private readonly members = new Map<string, Member>();
   private readonly byKey = new Map<string, string>();
+  /** Names promised to joins whose store write is in flight, and those joins' keys. */
+  private readonly reserved = new Set<string>();
+  private readonly joining = new Map<string, string>();
   private readonly subs: Subscription[] = [];
   private readonly outbox: MembershipEvent[] = [];
   private readonly tilesMax: number;
@@ -242,7 +245,7 @@ export class PodAgent {
     }
     const env = r.envelope;
     const now = this.init.clock.now();
-    let name = this.byKey.get(env.key);
+    let name = this.byKey.get(env.key) ?? this.joining.get(env.key);
     if (name === undefined) {
       if (this.draining || this.liveCount() >= this.tilesMax) {
         if (!this.draining) this.evictOneDead();
@@ -261,6 +264,11 @@ export class PodAgent {
       }
       name = this.allocateName(env.body.wantName);
     }
+    // Joins run concurrently (the store write is awaited): reserve the name and the key first
+    // so two tiles joining at once never get the same name.
+    const reservedHere = !this.reserved.has(name);
+    this.reserved.add(name);
+    this.joining.set(env.key, name);
     const prev = this.members.get(name);
     const record: MemberRecord = {
       name,
@@ -276,6 +284,8 @@ export class PodAgent {
       // The join is acknowledged only once the membership change is durable.
       await this.init.store.put(name, encodeJson(record));
     } catch (e) {
+      if (reservedHere) this.reserved.delete(name);
+      this.joining.delete(env.key);
       this.counters.storeErrors++;
       this.init.logger.warn(
         { pod: this.name, err: String(e) },
@@ -286,6 +296,8 @@ export class PodAgent {
     }
     this.members.set(name, { record, lastRenewMs: now, probing: false });
     this.byKey.set(env.key, name);
+    if (reservedHere) this.reserved.delete(name);
+    this.joining.delete(env.key);
     this.verifier.bind(name, env.key);
     this.counters.joins++;
     if (prev?.record.state !== 'alive') this.emit(name, prev?.record.state ?? 'unknown', 'alive');
@@ -302,7 +314,7 @@ export class PodAgent {
   }
 
   private liveCount(): number {
-    let n = 0;
+    let n = this.reserved.size;
     for (const m of this.members.values()) if (m.record.state !== 'dead') n++;
     return n;
   }
@@ -329,11 +341,11 @@ export class PodAgent {
     const prefix = `${this.name}.`;
     if (wanted?.startsWith(prefix) && /^t\d{2,4}$/.test(wanted.slice(prefix.length))) {
       const holder = this.members.get(wanted);
-      if (holder === undefined) return wanted;
+      if (holder === undefined && !this.reserved.has(wanted)) return wanted;
     }
     for (let i = 1; i <= POD_TILES_MAX; i++) {
       const n = `${prefix}t${String(i).padStart(2, '0')}`;
-      if (!this.members.has(n)) return n;
+      if (!this.members.has(n) && !this.reserved.has(n)) return n;
     }
     throw new FabricError(FabricErrorCode.PodFull, `${this.name} has no free tile names`);
   }

@@ -112,6 +112,18 @@ describe('self-configuration', () => {
     expect(w.hub.status().eventsReceived).toBe(3);
   });
 
+  it('never gives two tiles joining at the same time the same name', async () => {
+    const w = world();
+    w.hub.start();
+    for (const p of w.pods) await p.start();
+    await run(w.clock, 100);
+    const tiles = [w.tile(), w.tile(), w.tile(), w.tile()];
+    await during(w.clock, Promise.all(tiles.map((t) => t.start())));
+    const names = tiles.map((t) => t.name);
+    expect(new Set(names).size).toBe(4);
+    expect(names.filter((n) => n?.startsWith('eu1.h1.p1.'))).toHaveLength(2);
+  });
+
   it('goes to another pod through any hub when its own pod agent is gone', async () => {
     const w = world();
     w.hub.start();
