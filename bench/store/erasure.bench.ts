@@ -128,7 +128,9 @@ const encodeHot: BenchCase = {
     const alloc = await mbps(bytes, 4, ROUNDS, () => rs.encode(s.data));
     const js = await mbps(bytes, 1, 3, () => portable.encodeInto(s.data, s.parity));
     const stripe = rs.createStripe(SHARD_BYTES);
-    stripe.data.forEach((d, i) => d.set(s.data[i]!));
+    stripe.data.forEach((d, i) => {
+      d.set(s.data[i]!);
+    });
     await warmUp(() => stripe.encode(), 200);
     const inPlace = await mbps(bytes, 4, ROUNDS, () => stripe.encode());
     stripe.parity.forEach((p, i) => {
@@ -248,7 +250,9 @@ const encodeCpu: BenchCase = {
     const portable = new ReedSolomon(K, M, { kernel: 'portable' });
     const ctx = ronomon.create(K, M);
     const stripe = rs.createStripe(SHARD_BYTES);
-    stripe.data.forEach((d, i) => d.set(s.data[i]!));
+    stripe.data.forEach((d, i) => {
+      d.set(s.data[i]!);
+    });
     const bytes = K * SHARD_BYTES;
     await warmUp(() => rs.encodeInto(s.data, s.parity));
     await warmUp(() => stripe.encode(), 200);
@@ -320,7 +324,9 @@ const reconstructLost: BenchCase = {
       });
       const recAlloc = await mbps(bytes, 4, ROUNDS, () => rs.reconstruct(holes));
       const stripe = rs.createStripe(SHARD_BYTES);
-      stripe.shards.forEach((d, i) => d.set(all[i]!));
+      stripe.shards.forEach((d, i) => {
+        d.set(all[i]!);
+      });
       const inPlace = await mbps(bytes, 4, ROUNDS, () => stripe.reconstruct(lost));
       const inPlaceCpu = await cpuMbps(bytes, 8, ROUNDS, () => stripe.reconstruct(lost));
       const recCpu = await cpuMbps(bytes, 8, ROUNDS, () => rs.reconstructInto(holes, buffers));

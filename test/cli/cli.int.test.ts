@@ -35,7 +35,9 @@ describe('genesis CLI', () => {
     const dir = tmp();
     const port = 20_000 + Math.floor(Math.random() * 20_000);
     // Start-up time varies a lot on a loaded machine: poll for up to 60 s, then let --for end it.
-    const run = runCli(['up', '--for', '6s', '--port', String(port), '--data-dir', dir], { timeoutMs: 90_000 });
+    const run = runCli(['up', '--for', '6s', '--port', String(port), '--data-dir', dir], {
+      timeoutMs: 90_000,
+    });
     let metrics = '';
     let health: Record<string, unknown> = {};
     for (let i = 0; i < 600 && metrics === ''; i++) {

@@ -270,7 +270,10 @@ describe('stripes in wasm memory', () => {
           const copies = stripe.shards.map((s) => s.slice());
           expect(sameShards(copies.slice(k), rs.encode(copies.slice(0, k)))).toBe(true);
           const lost = Array.from({ length: k + m }, (_, i) => i)
-            .sort(() => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) & 1) - 0.5)
+            .sort(() => {
+              x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+              return (x & 1) - 0.5;
+            })
             .slice(0, 1 + (x % m));
           for (const i of lost) stripe.shards[i]!.fill(0xee);
           stripe.reconstruct(lost);
