@@ -133,18 +133,11 @@ export class VirtualClock implements Clock {
   async advance(ms: number): Promise<void> {
     assert(ms >= 0, 'cannot move time backwards');
     const target = this.current + ms;
-    let fired = 0;
-    for (;;) {
-      const next = this.earliest();
-      if (next === undefined || next.at > target) break;
+    for (let fired = 0; this.fireNext(target); ) {
       assert(
         ++fired <= VIRTUAL_CLOCK_FIRES_PER_ADVANCE_MAX,
         'virtual clock: too many timers fired',
       );
-      this.current = Math.max(this.current, next.at);
-      if (next.periodMs > 0) next.at += next.periodMs;
-      else this.timers.delete(next.id);
-      next.fn();
       await flushMicrotasks();
     }
     this.current = target;
@@ -155,20 +148,24 @@ export class VirtualClock implements Clock {
   advanceSync(ms: number): void {
     assert(ms >= 0, 'cannot move time backwards');
     const target = this.current + ms;
-    let fired = 0;
-    for (;;) {
-      const next = this.earliest();
-      if (next === undefined || next.at > target) break;
+    for (let fired = 0; this.fireNext(target); ) {
       assert(
         ++fired <= VIRTUAL_CLOCK_FIRES_PER_ADVANCE_MAX,
         'virtual clock: too many timers fired',
       );
-      this.current = Math.max(this.current, next.at);
-      if (next.periodMs > 0) next.at += next.periodMs;
-      else this.timers.delete(next.id);
-      next.fn();
     }
     this.current = target;
+  }
+
+  /** Fires the earliest timer due at or before `target`; false when there is none. */
+  private fireNext(target: number): boolean {
+    const next = this.earliest();
+    if (next === undefined || next.at > target) return false;
+    this.current = Math.max(this.current, next.at);
+    if (next.periodMs > 0) next.at += next.periodMs;
+    else this.timers.delete(next.id);
+    next.fn();
+    return true;
   }
 
   private schedule(fn: () => void, delayMs: number, periodMs: number): TimerHandle {

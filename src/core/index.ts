@@ -3,6 +3,8 @@
  * the transport contract with its in-process implementation, the node runtime and the embedded
  * fabric. Every other layer may import this module; core imports no other layer.
  */
+
+export * from './bounded-queue.ts';
 export * from './clock.ts';
 export * from './errors.ts';
 export * from './fabric-embedded.ts';

@@ -4,6 +4,7 @@
  * ring queue drained on a later event-loop turn, so publishers never run subscriber code
  * synchronously and a slow subscriber only ever loses its own messages, visibly.
  */
+import { BoundedQueue } from './bounded-queue.ts';
 import type { Clock } from './clock.ts';
 import { SystemClock } from './clock.ts';
 import { assert } from './errors.ts';
@@ -57,62 +58,40 @@ export interface InprocTransportInit {
 
 class InprocSubscription implements Subscription {
   delivered = 0;
-  dropped = 0;
   closed = false;
   scheduled = false;
-  private readonly ring: (Envelope | undefined)[];
-  private head = 0;
-  private count = 0;
+  private readonly queued: BoundedQueue<Envelope>;
 
   constructor(
     readonly owner: InprocTransport,
     readonly subject: string,
     readonly queue: string | undefined,
     readonly handler: MessageHandler,
-    readonly pendingMax: number,
-    readonly policy: DropPolicy,
+    pendingMax: number,
+    policy: DropPolicy,
   ) {
-    // The ring grows on demand up to pendingMax so idle subscriptions cost a few bytes.
-    this.ring = [];
+    this.queued = new BoundedQueue(pendingMax, policy);
   }
 
   get pending(): number {
-    return this.count;
+    return this.queued.size;
   }
 
-  /** Queues a message; returns false when it (or an older one) was dropped. */
-  enqueue(env: Envelope): boolean {
-    if (this.count === this.pendingMax) {
-      this.dropped++;
-      if (this.policy === 'drop-newest') return false;
-      this.ring[this.head] = undefined;
-      this.head = (this.head + 1) % this.pendingMax;
-      this.count--;
-    }
-    const idx = (this.head + this.count) % this.pendingMax;
-    this.ring[idx] = env;
-    this.count++;
-    return true;
+  get dropped(): number {
+    return this.queued.dropped;
+  }
+
+  /** Queues a message; returns the number of messages the drop policy discarded. */
+  enqueue(env: Envelope): number {
+    return this.queued.push(env);
   }
 
   dequeue(): Envelope | undefined {
-    if (this.count === 0) return undefined;
-    const env = this.ring[this.head];
-    this.ring[this.head] = undefined;
-    this.head = (this.head + 1) % this.pendingMax;
-    this.count--;
-    if (this.count === 0) {
-      // Reset so the backing array stays compact after a burst.
-      this.head = 0;
-      this.ring.length = 0;
-    }
-    return env;
+    return this.queued.shift();
   }
 
   clear(): void {
-    this.ring.length = 0;
-    this.head = 0;
-    this.count = 0;
+    this.queued.clear();
   }
 
   unsubscribe(): void {
@@ -357,9 +336,7 @@ export class InprocTransport implements Transport {
   }
 
   private deliverTo(sub: InprocSubscription, env: Envelope): void {
-    const before = sub.dropped;
-    sub.enqueue(env);
-    this.dropped += sub.dropped - before;
+    this.dropped += sub.enqueue(env);
     if (!sub.scheduled) {
       sub.scheduled = true;
       this.ready.add(sub);

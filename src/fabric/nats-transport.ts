@@ -21,6 +21,7 @@ import {
   TimeoutError,
 } from '@nats-io/transport-node';
 import {
+  BoundedQueue,
   DELIVERY_BATCH_MESSAGES_MAX,
   type Logger,
   type Message,
@@ -103,61 +104,41 @@ function fromNatsHeaders(h: MsgHdrs | undefined): MessageHeaders | undefined {
 
 class NatsSub implements Subscription {
   delivered = 0;
-  dropped = 0;
   closed = false;
   scheduled = false;
   natsSub: NatsSubscription | undefined;
-  private readonly ring: (Msg | undefined)[] = [];
-  private head = 0;
-  private count = 0;
+  private readonly queued: BoundedQueue<Msg>;
 
   constructor(
     private readonly owner: NatsTransport,
     readonly subject: string,
     readonly queue: string | undefined,
     readonly handler: MessageHandler,
-    private readonly pendingMax: number,
-    private readonly dropNewest: boolean,
-  ) {}
+    pendingMax: number,
+    dropNewest: boolean,
+  ) {
+    this.queued = new BoundedQueue(pendingMax, dropNewest ? 'drop-newest' : 'drop-oldest');
+  }
 
   get pending(): number {
-    return this.count;
+    return this.queued.size;
+  }
+
+  get dropped(): number {
+    return this.queued.dropped;
   }
 
   /** Queues a message, applying the drop policy; returns the number of messages dropped. */
   enqueue(m: Msg): number {
-    if (this.count === this.pendingMax) {
-      this.dropped++;
-      if (this.dropNewest) return 1;
-      this.ring[this.head] = undefined;
-      this.head = (this.head + 1) % this.pendingMax;
-      this.count--;
-      this.ring[(this.head + this.count) % this.pendingMax] = m;
-      this.count++;
-      return 1;
-    }
-    this.ring[(this.head + this.count) % this.pendingMax] = m;
-    this.count++;
-    return 0;
+    return this.queued.push(m);
   }
 
   dequeue(): Msg | undefined {
-    if (this.count === 0) return undefined;
-    const m = this.ring[this.head];
-    this.ring[this.head] = undefined;
-    this.head = (this.head + 1) % this.pendingMax;
-    this.count--;
-    if (this.count === 0) {
-      this.head = 0;
-      this.ring.length = 0;
-    }
-    return m;
+    return this.queued.shift();
   }
 
   clear(): void {
-    this.ring.length = 0;
-    this.head = 0;
-    this.count = 0;
+    this.queued.clear();
   }
 
   unsubscribe(): void {
