@@ -21,6 +21,8 @@ export const FabricErrorCode = {
   ConfigInvalid: 'FABRIC_CONFIG_INVALID',
   ServerStartFailed: 'FABRIC_SERVER_START_FAILED',
   Unreachable: 'FABRIC_UNREACHABLE',
+  ModuleUnavailable: 'FABRIC_MODULE_UNAVAILABLE',
+  ModuleRejected: 'FABRIC_MODULE_REJECTED',
 } as const;
 
 /** One of {@link FabricErrorCode}. */

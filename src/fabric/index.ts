@@ -7,6 +7,7 @@
 export * from './controller.ts';
 export * from './errors.ts';
 export * from './hub-agent.ts';
+export * from './kernel-runner.ts';
 export * from './launcher.ts';
 export * from './limits.ts';
 export * from './messages.ts';

@@ -20,6 +20,7 @@ import {
 import { Controller } from './controller.ts';
 import { FabricError, FabricErrorCode } from './errors.ts';
 import { HubAgent } from './hub-agent.ts';
+import { DirModuleSource, KernelRunner } from './kernel-runner.ts';
 import type { Capacity, LeaseConfig } from './messages.ts';
 import { Subjects } from './messages.ts';
 import { NatsTransport } from './nats-transport.ts';
@@ -45,6 +46,9 @@ export interface FabricNodeOptions {
   /** Name (pod/hub/region: defaults to the server's name; tile: a wish, the pod decides). */
   readonly name?: string;
   readonly dataDir?: string;
+  /** Tile: run placements as kernel domains, resolving modules by CID in these directories
+   * (without it, placements are recorded only). */
+  readonly moduleDirs?: readonly string[];
   readonly lease?: Partial<LeaseConfig>;
   readonly capacity?: Partial<Capacity>;
   readonly labels?: Readonly<Record<string, string>>;
@@ -177,6 +181,9 @@ async function startTile(
   };
   const transports: NatsTransport[] = [transport];
   const agent = new TileAgent({
+    ...(o.moduleDirs === undefined
+      ? {}
+      : { runner: new KernelRunner(new DirModuleSource(o.moduleDirs)) }),
     transport,
     pod,
     clock,

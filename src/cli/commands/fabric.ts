@@ -353,8 +353,13 @@ function registerNode(program: Command): void {
     .option('--tiles-max <n>', 'tiles a pod admits (default 64)')
     .option('--label <k=v...>', 'tile labels')
     .option('--memory-state', 'keep state in memory instead of JetStream')
+    .option(
+      '--modules <dir...>',
+      'tile: run placements as kernel domains, modules found by CID here',
+    )
     .action(
       async (o: {
+        modules?: string[];
         role: string;
         nats: string;
         name?: string;
@@ -387,6 +392,7 @@ function registerNode(program: Command): void {
           nats: o.nats,
           ...(o.name === undefined ? {} : { name: o.name }),
           ...(o.dataDir === undefined ? {} : { dataDir: resolve(o.dataDir) }),
+          ...(o.modules === undefined ? {} : { moduleDirs: o.modules.map((d) => resolve(d)) }),
           lease: {
             ...(o.renew === undefined ? {} : { renewMs: parseDuration(o.renew, '--renew') }),
             ...(o.suspect === undefined
