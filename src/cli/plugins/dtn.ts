@@ -9,8 +9,10 @@
 import { join } from 'node:path';
 import type { EmbeddedFabric, NodeService, TimerHandle } from '../../core/index.ts';
 import { FileBundleStore, InterplanetaryTier } from '../../dtn/index.ts';
+import { deserializeModel } from '../../learn/index.ts';
 import { CrdtReplica } from '../../store/index.ts';
 import type { FabricPluginFactory } from '../plugin.ts';
+import { GLOBAL_MODEL_SUBJECT } from './learn.ts';
 
 /** How often each region appends an entry to the shared mission log. */
 const DTN_DEMO_CHANGE_MS = 5_000;
@@ -24,6 +26,13 @@ export const dtnPlugin: FabricPluginFactory = () => {
   let tier: InterplanetaryTier | undefined;
   let clockTimers: TimerHandle[] = [];
   let fabricRef: EmbeddedFabric | undefined;
+  const fl: ModelCarriage = {
+    sent: 0,
+    received: 0,
+    lastRound: 0,
+    rejected: 0,
+    unsubscribe: () => {},
+  };
   return {
     name: 'dtn',
     attach(fabric, options) {
@@ -50,15 +59,23 @@ export const dtnPlugin: FabricPluginFactory = () => {
     afterStart(fabric) {
       const t = tier;
       if (t === undefined) return;
+      carryModels(fabric, t, fl);
       // Loading Automerge takes a few hundred ms: start the demo after boot, in the background.
       clockTimers.push(fabric.clock.setTimeout(() => startDemo(fabric, t, clockTimers), 0));
     },
     status() {
       if (tier === undefined) return {};
       const s = tier.status();
-      return { inFlight: s.inFlight, delivered: s.delivered, expired: s.expired };
+      return {
+        inFlight: s.inFlight,
+        delivered: s.delivered,
+        expired: s.expired,
+        flSent: fl.sent,
+        flReceived: fl.received,
+      };
     },
     stop() {
+      fl.unsubscribe();
       for (const h of clockTimers) fabricRef?.clock.clearTimer(h);
       clockTimers = [];
       tier?.network.close();
@@ -92,4 +109,60 @@ function startDemo(fabric: EmbeddedFabric, t: InterplanetaryTier, timers: TimerH
       }, DTN_DEMO_CHANGE_MS),
     );
   });
+}
+
+/** Federated-learning models carried over the DTN link, for the status line. */
+interface ModelCarriage {
+  sent: number;
+  received: number;
+  lastRound: number;
+  rejected: number;
+  unsubscribe: () => void;
+}
+
+/** The bundle service number (ipn service) of federated-learning model updates. */
+export const SERVICE_FL_MODEL = 11;
+
+/**
+ * Carries each global model the learn layer publishes on the Earth side to every DTN region as
+ * a bundle; the receiving region decodes it with the learn layer's own parser, so a corrupt or
+ * foreign payload is counted as rejected, never used. dtn and learn share a rank and cannot
+ * import each other: this composition root is where they meet.
+ */
+function carryModels(fabric: EmbeddedFabric, t: InterplanetaryTier, fl: ModelCarriage): void {
+  const links = fabric.topology.dtnLinks;
+  const dtnRegions = new Set(fabric.topology.dtnRegions);
+  for (const region of dtnRegions) {
+    const off = t.onOpaque(region, SERVICE_FL_MODEL, (bytes) => {
+      try {
+        deserializeModel(bytes);
+        fl.received++;
+      } catch {
+        fl.rejected++;
+      }
+    });
+    const prev = fl.unsubscribe;
+    fl.unsubscribe = () => {
+      prev();
+      off();
+    };
+  }
+  const sub = fabric.transport.subscribe(
+    GLOBAL_MODEL_SUBJECT,
+    (msg) => {
+      for (const link of links) {
+        const [earth, remote] = dtnRegions.has(link.to)
+          ? [link.from, link.to]
+          : [link.to, link.from];
+        t.sendOpaque(earth, remote, SERVICE_FL_MODEL, msg.data);
+        fl.sent++;
+      }
+    },
+    { pendingMessagesMax: 16, dropPolicy: 'drop-oldest' },
+  );
+  const prev = fl.unsubscribe;
+  fl.unsubscribe = () => {
+    prev();
+    sub.unsubscribe();
+  };
 }

@@ -13,6 +13,7 @@ import {
   type HierSettings,
   mlp,
   PDM_FEATURES,
+  serializeModel,
   testSet,
 } from '../../learn/index.ts';
 import type { FabricPlugin, FabricPluginFactory } from '../plugin.ts';
@@ -26,9 +27,13 @@ export const UP_STOP_WAIT_MS = 500;
 /** ε budget of a `genesis up` run (δ = 1e-5); training stops when the next round would exceed it. */
 export const UP_EPSILON_BUDGET = 8;
 
+/** Subject on which the global coordinator publishes each round's model (serializeModel bytes). */
+export const GLOBAL_MODEL_SUBJECT = 'genesis.learn.global.model';
+
 /** The learn plugin of `genesis up`. */
 export const learnPlugin: FabricPluginFactory = (): FabricPlugin => {
   let coordinator: GlobalCoordinator | undefined;
+  let modelSpec: HierSettings['model'] | undefined;
   let timer: TimerHandle | undefined;
   let inFlight: Promise<void> | undefined;
   let stopped = false;
@@ -52,6 +57,7 @@ export const learnPlugin: FabricPluginFactory = (): FabricPlugin => {
         dpClipNorm: 1,
         dropoutRate: 0,
       };
+      modelSpec = settings.model;
       coordinator = attachLearners(fabric, settings, {
         strategy: 'fedavg',
         dp: { noiseMultiplier: 3, delta: 1e-5, budget: UP_EPSILON_BUDGET },
@@ -68,6 +74,14 @@ export const learnPlugin: FabricPluginFactory = (): FabricPlugin => {
           .runRound()
           .then((rec) => {
             if (rec === undefined) stopped = true;
+            else if (modelSpec !== undefined) {
+              // Other tiers (the DTN link to Mars) pick the new global model up from here.
+              fabric.transport.publish(
+                GLOBAL_MODEL_SUBJECT,
+                serializeModel({ spec: modelSpec, params: c.params }),
+                { headers: { round: String(rec.round) } },
+              );
+            }
           })
           .catch((e: unknown) => {
             errors++;
