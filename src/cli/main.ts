@@ -7,14 +7,17 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { countByLevel, generateTopology, loadTopologyFile, type Topology } from '../core/index.ts';
 import { type CommandRegistrar, registrarsFor } from './commands/index.ts';
-import { DEFAULT_SIZE, runUp } from './up.ts';
+import { runUp } from './up.ts';
 import {
   cliState,
   EXIT_USAGE,
   parseDuration,
   parseIntFlag,
+  parseSize,
   printJson,
   reportFailure,
+  type SizeFlags,
+  sizeOptions,
 } from './util.ts';
 
 /** The package version, read from package.json. */
@@ -23,32 +26,6 @@ export function version(): string {
     version: string;
   };
   return pkg.version;
-}
-
-function sizeOptions(cmd: Command): Command {
-  return cmd
-    .option('--topology <file>', 'topology file (YAML or JSON)')
-    .option('--regions <n>', 'regions', String(DEFAULT_SIZE.regions))
-    .option('--hubs <n>', 'hubs per region', String(DEFAULT_SIZE.hubs))
-    .option('--pods <n>', 'pods per hub', String(DEFAULT_SIZE.pods))
-    .option('--tiles <n>', 'tiles per pod', String(DEFAULT_SIZE.tiles));
-}
-
-interface SizeFlags {
-  topology?: string;
-  regions: string;
-  hubs: string;
-  pods: string;
-  tiles: string;
-}
-
-function parseSize(o: SizeFlags): { regions: number; hubs: number; pods: number; tiles: number } {
-  return {
-    regions: parseIntFlag(o.regions, '--regions', 1, 64),
-    hubs: parseIntFlag(o.hubs, '--hubs', 1, 1024),
-    pods: parseIntFlag(o.pods, '--pods', 1, 1024),
-    tiles: parseIntFlag(o.tiles, '--tiles', 1, 4096),
-  };
 }
 
 function printTree(t: Topology, name: string, depth: number): void {

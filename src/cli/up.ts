@@ -7,7 +7,6 @@ import { createServer, type Server } from 'node:http';
 import { resolve } from 'node:path';
 import {
   createLogger,
-  DEFAULT_TOPOLOGY_SIZE,
   EmbeddedFabric,
   generateTopology,
   LEVELS,
@@ -190,6 +189,3 @@ export async function runUp(opts: UpCommandOptions): Promise<number> {
   if (opts.json) printJson(summary);
   return 0;
 }
-
-/** Default size flags of `genesis up`. */
-export const DEFAULT_SIZE = DEFAULT_TOPOLOGY_SIZE;

@@ -2,7 +2,17 @@
  * Helpers shared by every `genesis` subcommand: one-line errors with exit code 2 for bad input
  * and environments, duration parsing, progress bars on stderr, and JSON output on stdout.
  */
-import { describeError, GenesisError, isGenesisError } from '../core/index.ts';
+import type { Command } from 'commander';
+import {
+  DEFAULT_TOPOLOGY_SIZE,
+  describeError,
+  GenesisError,
+  generateTopology,
+  isGenesisError,
+  loadTopologyFile,
+  type Topology,
+  type TopologySize,
+} from '../core/index.ts';
 
 /** Exit code for bad input or a bad environment (a usage error). */
 export const EXIT_USAGE = 2;
@@ -105,4 +115,41 @@ export class StatusLine {
     if (this.tty) process.stderr.write(`\r\x1b[2K${text === undefined ? '' : `${text}\n`}`);
     else if (text !== undefined) process.stderr.write(`${text}\n`);
   }
+}
+
+/** The topology flags shared by `up`, `topology ...` and `fabric up`. */
+export interface SizeFlags {
+  topology?: string;
+  regions: string;
+  hubs: string;
+  pods: string;
+  tiles: string;
+}
+
+/** Adds `--topology` and the size flags to a command. */
+export function sizeOptions(
+  cmd: Command,
+  tilesDefault = String(DEFAULT_TOPOLOGY_SIZE.tiles),
+): Command {
+  return cmd
+    .option('--topology <file>', 'topology file (YAML or JSON)')
+    .option('--regions <n>', 'regions', String(DEFAULT_TOPOLOGY_SIZE.regions))
+    .option('--hubs <n>', 'hubs per region', String(DEFAULT_TOPOLOGY_SIZE.hubs))
+    .option('--pods <n>', 'pods per hub', String(DEFAULT_TOPOLOGY_SIZE.pods))
+    .option('--tiles <n>', 'tiles per pod', tilesDefault);
+}
+
+/** Parses the size flags. @throws {CliError} on a bad number. */
+export function parseSize(o: SizeFlags): TopologySize {
+  return {
+    regions: parseIntFlag(o.regions, '--regions', 1, 64),
+    hubs: parseIntFlag(o.hubs, '--hubs', 1, 1024),
+    pods: parseIntFlag(o.pods, '--pods', 1, 1024),
+    tiles: parseIntFlag(o.tiles, '--tiles', 1, 4096),
+  };
+}
+
+/** The topology the flags name: the file if given, else one generated from the sizes. */
+export function topologyFromFlags(o: SizeFlags): Topology {
+  return o.topology !== undefined ? loadTopologyFile(o.topology) : generateTopology(parseSize(o));
 }

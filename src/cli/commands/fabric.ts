@@ -7,12 +7,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Command } from 'commander';
-import {
-  createLogger,
-  generateTopology,
-  loadTopologyFile,
-  type Topology,
-} from '../../core/index.ts';
+import { createLogger } from '../../core/index.ts';
 import {
   type FabricNodeHandle,
   LocalFabric,
@@ -33,7 +28,10 @@ import {
   printJson,
   renderBar,
   reportFailure,
+  type SizeFlags,
   StatusLine,
+  sizeOptions,
+  topologyFromFlags,
 } from '../util.ts';
 
 /**
@@ -48,33 +46,6 @@ const NODE_ENTRY = [
 
 const FABRIC_DIR_DEFAULT = './.genesis-fabric';
 const CONTROL_TIMEOUT_MS = 10_000;
-
-interface SizeFlags {
-  topology?: string;
-  regions: string;
-  hubs: string;
-  pods: string;
-  tiles: string;
-}
-
-function sizeOptions(cmd: Command, tilesDefault = '4'): Command {
-  return cmd
-    .option('--topology <file>', 'topology file (YAML or JSON)')
-    .option('--regions <n>', 'regions', '1')
-    .option('--hubs <n>', 'hubs per region', '2')
-    .option('--pods <n>', 'pods per hub', '2')
-    .option('--tiles <n>', 'tiles per pod', tilesDefault);
-}
-
-function topologyOf(o: SizeFlags): Topology {
-  if (o.topology !== undefined) return loadTopologyFile(o.topology);
-  return generateTopology({
-    regions: parseIntFlag(o.regions, '--regions', 1, 64),
-    hubs: parseIntFlag(o.hubs, '--hubs', 1, 1024),
-    pods: parseIntFlag(o.pods, '--pods', 1, 1024),
-    tiles: parseIntFlag(o.tiles, '--tiles', 1, 4096),
-  });
-}
 
 interface ControlFlags {
   nats?: string;
@@ -196,7 +167,7 @@ function registerNatsConfig(program: Command): void {
           json?: boolean;
         },
       ) => {
-        const t = topologyOf(o);
+        const t = topologyFromFlags(o);
         const plans = planNatsServers(t, {
           basePort: parseIntFlag(o.basePort, '--base-port', 1024, 65535),
           host: o.host,
@@ -237,7 +208,7 @@ function registerFabricUp(program: Command): void {
           json?: boolean;
         },
       ) => {
-        const t = topologyOf(o);
+        const t = topologyFromFlags(o);
         const dir = resolve(o.dataDir);
         const lease = {
           ...(o.renew === undefined ? {} : { renewMs: parseDuration(o.renew, '--renew') }),
