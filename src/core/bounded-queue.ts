@@ -4,7 +4,7 @@
  * an idle subscription costs a few bytes however large its bound.
  */
 import { assert } from './errors.ts';
-import type { DropPolicy } from './transport.ts';
+import type { DropPolicy, MessageHandler, Subscription } from './transport.ts';
 
 /** A bounded FIFO queue. */
 export class BoundedQueue<T> {
@@ -61,5 +61,55 @@ export class BoundedQueue<T> {
     this.ring.length = 0;
     this.head = 0;
     this.count = 0;
+  }
+}
+
+/**
+ * A subscription whose messages wait in a {@link BoundedQueue} until the transport's delivery
+ * loop hands them to the handler. Both transports (in-process and NATS) use it, so the drop
+ * policy and its counters behave the same whichever bus is underneath.
+ */
+export class QueuedSubscription<T> implements Subscription {
+  delivered = 0;
+  closed = false;
+  /** Set while the subscription waits in its transport's ready list. */
+  scheduled = false;
+  private readonly queued: BoundedQueue<T>;
+
+  constructor(
+    readonly subject: string,
+    readonly queue: string | undefined,
+    readonly handler: MessageHandler,
+    pendingMax: number,
+    policy: DropPolicy,
+    private readonly onUnsubscribe: (sub: QueuedSubscription<T>) => void,
+  ) {
+    this.queued = new BoundedQueue(pendingMax, policy);
+  }
+
+  get pending(): number {
+    return this.queued.size;
+  }
+
+  get dropped(): number {
+    return this.queued.dropped;
+  }
+
+  /** Queues a message; returns the number of messages the drop policy discarded. */
+  enqueue(item: T): number {
+    return this.queued.push(item);
+  }
+
+  dequeue(): T | undefined {
+    return this.queued.shift();
+  }
+
+  clear(): void {
+    this.queued.clear();
+  }
+
+  /** Stops delivery; idempotent (the transport ignores a second removal). */
+  unsubscribe(): void {
+    this.onUnsubscribe(this);
   }
 }

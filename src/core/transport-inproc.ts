@@ -4,7 +4,7 @@
  * ring queue drained on a later event-loop turn, so publishers never run subscriber code
  * synchronously and a slow subscriber only ever loses its own messages, visibly.
  */
-import { BoundedQueue } from './bounded-queue.ts';
+import { QueuedSubscription } from './bounded-queue.ts';
 import type { Clock } from './clock.ts';
 import { SystemClock } from './clock.ts';
 import { assert } from './errors.ts';
@@ -18,7 +18,6 @@ import {
 import type { Logger } from './logger.ts';
 import { silentLogger } from './logger.ts';
 import {
-  type DropPolicy,
   type Message,
   type MessageHandler,
   type MessageHeaders,
@@ -56,48 +55,7 @@ export interface InprocTransportInit {
   readonly logger?: Logger;
 }
 
-class InprocSubscription implements Subscription {
-  delivered = 0;
-  closed = false;
-  scheduled = false;
-  private readonly queued: BoundedQueue<Envelope>;
-
-  constructor(
-    readonly owner: InprocTransport,
-    readonly subject: string,
-    readonly queue: string | undefined,
-    readonly handler: MessageHandler,
-    pendingMax: number,
-    policy: DropPolicy,
-  ) {
-    this.queued = new BoundedQueue(pendingMax, policy);
-  }
-
-  get pending(): number {
-    return this.queued.size;
-  }
-
-  get dropped(): number {
-    return this.queued.dropped;
-  }
-
-  /** Queues a message; returns the number of messages the drop policy discarded. */
-  enqueue(env: Envelope): number {
-    return this.queued.push(env);
-  }
-
-  dequeue(): Envelope | undefined {
-    return this.queued.shift();
-  }
-
-  clear(): void {
-    this.queued.clear();
-  }
-
-  unsubscribe(): void {
-    this.owner.remove(this);
-  }
-}
+type InprocSubscription = QueuedSubscription<Envelope>;
 
 /** In-process implementation of {@link Transport}. */
 export class InprocTransport implements Transport {
@@ -154,13 +112,13 @@ export class InprocTransport implements Transport {
       );
     }
     if (options.queue !== undefined) validateSubject(options.queue, false);
-    const sub = new InprocSubscription(
-      this,
+    const sub: InprocSubscription = new QueuedSubscription(
       subject,
       options.queue,
       handler,
       pendingMax,
       options.dropPolicy ?? 'drop-oldest',
+      (s) => this.remove(s),
     );
     let node = this.root;
     for (const token of subject.split('.')) {
@@ -264,8 +222,8 @@ export class InprocTransport implements Transport {
     };
   }
 
-  /** @internal removes a subscription from the trie. */
-  remove(sub: InprocSubscription): void {
+  /** Removes a subscription from the trie. */
+  private remove(sub: InprocSubscription): void {
     if (sub.closed) return;
     sub.closed = true;
     sub.clear();

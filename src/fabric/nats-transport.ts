@@ -21,13 +21,13 @@ import {
   TimeoutError,
 } from '@nats-io/transport-node';
 import {
-  BoundedQueue,
   DELIVERY_BATCH_MESSAGES_MAX,
   type Logger,
   type Message,
   type MessageHandler,
   type MessageHeaders,
   type PublishOptions,
+  QueuedSubscription,
   REQUEST_TIMEOUT_MS_DEFAULT,
   REQUEST_TIMEOUT_MS_MAX,
   type RequestOptions,
@@ -102,48 +102,9 @@ function fromNatsHeaders(h: MsgHdrs | undefined): MessageHeaders | undefined {
   return out;
 }
 
-class NatsSub implements Subscription {
-  delivered = 0;
-  closed = false;
-  scheduled = false;
+/** A queued subscription plus the NATS subscription feeding it. */
+class NatsSub extends QueuedSubscription<Msg> {
   natsSub: NatsSubscription | undefined;
-  private readonly queued: BoundedQueue<Msg>;
-
-  constructor(
-    private readonly owner: NatsTransport,
-    readonly subject: string,
-    readonly queue: string | undefined,
-    readonly handler: MessageHandler,
-    pendingMax: number,
-    dropNewest: boolean,
-  ) {
-    this.queued = new BoundedQueue(pendingMax, dropNewest ? 'drop-newest' : 'drop-oldest');
-  }
-
-  get pending(): number {
-    return this.queued.size;
-  }
-
-  get dropped(): number {
-    return this.queued.dropped;
-  }
-
-  /** Queues a message, applying the drop policy; returns the number of messages dropped. */
-  enqueue(m: Msg): number {
-    return this.queued.push(m);
-  }
-
-  dequeue(): Msg | undefined {
-    return this.queued.shift();
-  }
-
-  clear(): void {
-    this.queued.clear();
-  }
-
-  unsubscribe(): void {
-    this.owner.remove(this);
-  }
 }
 
 /** {@link Transport} over a NATS connection. */
@@ -251,12 +212,12 @@ export class NatsTransport implements Transport {
     }
     if (options.queue !== undefined) validateSubject(options.queue, false);
     const sub = new NatsSub(
-      this,
       subject,
       options.queue,
       handler,
       pendingMax,
-      options.dropPolicy === 'drop-newest',
+      options.dropPolicy ?? 'drop-oldest',
+      (s) => this.remove(s as NatsSub),
     );
     sub.natsSub = this.connection.subscribe(subject, {
       ...(options.queue === undefined ? {} : { queue: options.queue }),
@@ -389,7 +350,7 @@ export class NatsTransport implements Transport {
   }
 
   /** @internal removes a subscription. */
-  remove(sub: NatsSub): void {
+  private remove(sub: NatsSub): void {
     if (sub.closed) return;
     sub.closed = true;
     sub.clear();
