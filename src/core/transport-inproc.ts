@@ -12,8 +12,6 @@ import {
   DELIVERY_BATCH_MESSAGES_MAX,
   REQUEST_TIMEOUT_MS_DEFAULT,
   REQUEST_TIMEOUT_MS_MAX,
-  SUBSCRIPTION_PENDING_MESSAGES_DEFAULT,
-  SUBSCRIPTION_PENDING_MESSAGES_MAX,
 } from './limits.ts';
 import type { Logger } from './logger.ts';
 import { silentLogger } from './logger.ts';
@@ -31,6 +29,7 @@ import {
   type TransportStats,
   validatePayload,
   validateSubject,
+  validateSubscribe,
 } from './transport.ts';
 
 interface Envelope {
@@ -96,22 +95,7 @@ export class InprocTransport implements Transport {
     options: SubscribeOptions = {},
   ): Subscription {
     this.ensureOpen();
-    validateSubject(subject, true);
-    const pendingMax = options.pendingMessagesMax ?? SUBSCRIPTION_PENDING_MESSAGES_DEFAULT;
-    if (
-      !Number.isInteger(pendingMax) ||
-      pendingMax < 1 ||
-      pendingMax > SUBSCRIPTION_PENDING_MESSAGES_MAX
-    ) {
-      throw new TransportError(
-        TransportErrorCode.OptionInvalid,
-        `pendingMessagesMax must be 1..${SUBSCRIPTION_PENDING_MESSAGES_MAX}`,
-        {
-          details: { pendingMessagesMax: pendingMax },
-        },
-      );
-    }
-    if (options.queue !== undefined) validateSubject(options.queue, false);
+    const pendingMax = validateSubscribe(subject, options);
     const sub: InprocSubscription = new QueuedSubscription(
       subject,
       options.queue,

@@ -7,6 +7,8 @@
  */
 import { GenesisError } from './errors.ts';
 import {
+  SUBSCRIPTION_PENDING_MESSAGES_DEFAULT,
+  SUBSCRIPTION_PENDING_MESSAGES_MAX,
   TRANSPORT_HEADERS_COUNT_MAX,
   TRANSPORT_MESSAGE_BYTES_MAX,
   TRANSPORT_SUBJECT_BYTES_MAX,
@@ -170,6 +172,29 @@ export function validatePayload(data: Uint8Array, headers: MessageHeaders | unde
       details: { countMax: TRANSPORT_HEADERS_COUNT_MAX },
     });
   }
+}
+
+/**
+ * Checks the arguments of {@link Transport.subscribe} (pattern, queue group, queue bound) and
+ * returns the queue bound to use. Every transport calls it so they reject the same input.
+ * @throws {TransportError} `TRANSPORT_SUBJECT_INVALID`, `TRANSPORT_OPTION_INVALID`
+ */
+export function validateSubscribe(subject: string, options: SubscribeOptions): number {
+  validateSubject(subject, true);
+  const pendingMax = options.pendingMessagesMax ?? SUBSCRIPTION_PENDING_MESSAGES_DEFAULT;
+  if (
+    !Number.isInteger(pendingMax) ||
+    pendingMax < 1 ||
+    pendingMax > SUBSCRIPTION_PENDING_MESSAGES_MAX
+  ) {
+    throw new TransportError(
+      TransportErrorCode.OptionInvalid,
+      `pendingMessagesMax must be 1..${SUBSCRIPTION_PENDING_MESSAGES_MAX}`,
+      { details: { pendingMessagesMax: pendingMax } },
+    );
+  }
+  if (options.queue !== undefined) validateSubject(options.queue, false);
+  return pendingMax;
 }
 
 /** True when `subject` (no wildcards) matches `pattern` (wildcards allowed). */

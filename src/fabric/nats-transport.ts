@@ -31,8 +31,6 @@ import {
   REQUEST_TIMEOUT_MS_DEFAULT,
   REQUEST_TIMEOUT_MS_MAX,
   type RequestOptions,
-  SUBSCRIPTION_PENDING_MESSAGES_DEFAULT,
-  SUBSCRIPTION_PENDING_MESSAGES_MAX,
   type SubscribeOptions,
   type Subscription,
   silentLogger,
@@ -42,6 +40,7 @@ import {
   type TransportStats,
   validatePayload,
   validateSubject,
+  validateSubscribe,
 } from '../core/index.ts';
 
 /** Publish subjects remembered as valid (a bounded cache; cleared when full). */
@@ -195,22 +194,7 @@ export class NatsTransport implements Transport {
     options: SubscribeOptions = {},
   ): Subscription {
     this.ensureOpen();
-    validateSubject(subject, true);
-    const pendingMax = options.pendingMessagesMax ?? SUBSCRIPTION_PENDING_MESSAGES_DEFAULT;
-    if (
-      !Number.isInteger(pendingMax) ||
-      pendingMax < 1 ||
-      pendingMax > SUBSCRIPTION_PENDING_MESSAGES_MAX
-    ) {
-      throw new TransportError(
-        TransportErrorCode.OptionInvalid,
-        `pendingMessagesMax must be 1..${SUBSCRIPTION_PENDING_MESSAGES_MAX}`,
-        {
-          details: { pendingMessagesMax: pendingMax },
-        },
-      );
-    }
-    if (options.queue !== undefined) validateSubject(options.queue, false);
+    const pendingMax = validateSubscribe(subject, options);
     const sub = new NatsSub(
       subject,
       options.queue,
