@@ -3,26 +3,24 @@
  *  - IPC call+reply round trip between two domains vs a bare wasm→JS→wasm call,
  *  - notification signal → the bound domain's handler runs, vs a bare JS→wasm call,
  *  - domain spawn from a compiled module vs `new WebAssembly.Instance`,
- *  - fuel-metering overhead on CPU-bound modules vs the same modules uninstrumented,
+ *  - (fuel-metering overhead: bench/kernel/fuel.bench.ts),
  *  - revoke of a 100,000-capability derivation tree (ns per capability),
  *  - 10,000 live idle domains: memory per domain vs the process before spawning.
  * Run: `npm run bench -- kernel` (`--json` for JSON lines).
  */
-import { readFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import {
   type Cap,
   derive,
   Endpoint,
-  instrument,
   Kernel,
   loadModule,
   originalCap,
   Rights,
   revokeCap,
 } from '../../src/kernel/index.ts';
-import { makePreemptible, watToWasm } from '../../src/toolchain/index.ts';
+import { watToWasm } from '../../src/toolchain/index.ts';
 import { type BenchCase, bestOf, row } from '../harness.ts';
 
 /** Iterations of the in-wasm loops timed per round. */
@@ -161,80 +159,6 @@ async function spawn(): Promise<ReturnType<typeof row>[]> {
   ];
 }
 
-async function fuelOverhead(): Promise<ReturnType<typeof row>[]> {
-  const rows: ReturnType<typeof row>[] = [];
-  const worker = await watToWasm(
-    readFileSync(new URL('../../examples/kernel/worker.wat', import.meta.url), 'utf8'),
-  );
-  const sieve = new Uint8Array(
-    readFileSync(new URL('../../examples/kernel/as/worker.wasm', import.meta.url)),
-  );
-  const imports = { genesis: { debug_log: () => 0, fuel_yield: () => undefined } };
-  const time = (
-    bytes: Uint8Array,
-    setup: (e: Record<string, unknown>) => void,
-  ): Promise<number> => {
-    const inst = new W.Instance(new W.Module(bytes), imports);
-    setup(inst.exports);
-    const main = inst.exports.genesis_main as Fn;
-    const start = inst.exports.__genesis_start as Fn | undefined;
-    return bestOf(5, () => {
-      const f = inst.exports.__genesis_fuel as { value: number } | undefined;
-      if (f !== undefined) f.value = 1 << 30;
-      start?.();
-      main();
-    });
-  };
-  const setN = (e: Record<string, unknown>): void => {
-    (e.n as { value: number }).value = 3_000_000;
-    const q = e.__genesis_quota_pages as { value: number } | undefined;
-    if (q !== undefined) q.value = 64;
-  };
-  const setQuota = (e: Record<string, unknown>): void => {
-    const q = e.__genesis_quota_pages as { value: number } | undefined;
-    if (q !== undefined) q.value = 64;
-  };
-  const plainLoop = await time(worker, setN);
-  const meteredLoop = await time(instrument(worker).bytes, setN);
-  rows.push(
-    row(
-      'kernel: fuel metering, sum loop (WAT)',
-      meteredLoop,
-      'ms',
-      'uninstrumented',
-      plainLoop,
-      '≤ 10% overhead (ratio ≤ 1.1)',
-    ),
-  );
-  const plainSieve = await time(sieve, setQuota);
-  const meteredSieve = await time(instrument(sieve).bytes, setQuota);
-  rows.push(
-    row(
-      'kernel: fuel metering, sieve (AssemblyScript)',
-      meteredSieve,
-      'ms',
-      'uninstrumented',
-      plainSieve,
-      '≤ 10% overhead (ratio ≤ 1.1)',
-    ),
-  );
-  const pre = await makePreemptible(worker);
-  const preLoop = await time(instrument(pre).bytes, (e) => {
-    setN(e);
-    (e.genesis_soft_fuel as { value: number }).value = 1 << 30;
-  });
-  rows.push(
-    row(
-      'kernel: preemptible build (Asyncify + 2 counters), sum loop',
-      preLoop,
-      'ms',
-      'uninstrumented',
-      plainLoop,
-    ),
-  );
-  return rows;
-}
-
 function revoke(): ReturnType<typeof row>[] {
   let best = Number.POSITIVE_INFINITY;
   // Baseline: building the same tree (derive), timed in the same rounds.
@@ -314,7 +238,6 @@ const cases: BenchCase[] = [
   { name: 'ipc-round-trip', run: ipcRoundTrip },
   { name: 'notification', run: notification },
   { name: 'spawn', run: spawn },
-  { name: 'fuel-overhead', run: fuelOverhead },
   { name: 'revoke-100k', run: revoke },
   { name: 'live-domains-10k', run: liveDomains },
 ];
