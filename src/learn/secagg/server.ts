@@ -32,12 +32,22 @@ import {
 import { buildNeighbourhoods } from './params.ts';
 import { MaskAccumulator, pairwiseSeed } from './prg.ts';
 
+/** Stands in for a masked input already added to the running sum (streaming option). */
+const STREAMED_Y = new Uint32Array(0);
+
 /** Options of {@link SecAggServer}. */
 export interface SecAggServerOptions {
   readonly config: SecAggSessionConfig;
   /** Randomness for the SecAgg+ graph. */
   readonly rng: Rng;
   readonly logger?: Logger;
+  /**
+   * Streaming: add each accepted masked input y_u into a running sum on receipt and keep only
+   * its sender (not the vector), and release round-1 share messages once routed. The server only
+   * ever needs Σ y_u (Bonawitz et al. 2017, Fig. 4, round 4), so memory stays O(vector + n·k)
+   * instead of O(n·vector). Default false (every message kept, as before).
+   */
+  readonly streamMaskedInputs?: boolean;
 }
 
 /** Counters of the unmasking round. */
@@ -74,11 +84,17 @@ export class SecAggServer {
   private u3 = new Uint32Array(0);
   private u3set = new Set<number>();
   private unmaskStats: SecAggUnmaskStats = { pairMasksRecovered: 0, selfMasksRemoved: 0 };
+  /** Running Σ y_u of accepted masked inputs (streaming option only). */
+  private readonly maskedSum: MaskAccumulator | undefined;
 
   constructor(options: SecAggServerOptions) {
     this.config = options.config;
     this.rng = options.rng;
     this.logger = options.logger;
+    this.maskedSum =
+      options.streamMaskedInputs === true
+        ? new MaskAccumulator(this.config.vectorLength)
+        : undefined;
   }
 
   /** Messages rejected so far, by error code. */
@@ -167,6 +183,12 @@ export class SecAggServer {
       if (msg.kind === 'unmask') this.checkUnmask(msg);
     } catch (e) {
       this.reject(e as SecAggError);
+    }
+    if (this.maskedSum !== undefined && msg.kind === 'masked-input') {
+      // Streaming: accepted, so it is in U3 (closeMaskedInput takes every sender of round 2).
+      this.maskedSum.addVector(msg.y);
+      inbox.set(msg.from, { ...msg, y: STREAMED_Y });
+      return;
     }
     inbox.set(msg.from, msg);
   }
@@ -261,6 +283,8 @@ export class SecAggServer {
         to,
         ciphertexts,
       });
+    // Streaming: the routed requests now hold the ciphertexts; the share messages are not needed.
+    if (this.maskedSum !== undefined) inbox.clear();
     return out;
   }
 
@@ -353,11 +377,15 @@ export class SecAggServer {
       [...responders.keys()].sort((x, y) => x - y).slice(0, this.config.t + 1),
     );
     const lambdaOf = (xs: number[]): Float64Array => lagrange.get(xs);
-    const acc = new MaskAccumulator(this.config.vectorLength);
-    for (const u of this.u3) {
-      const m = this.inbox[2]?.get(u);
-      assert(m?.kind === 'masked-input', 'every survivor sent a masked input');
-      acc.addVector(m.y);
+    let acc: MaskAccumulator;
+    if (this.maskedSum !== undefined) acc = this.maskedSum;
+    else {
+      acc = new MaskAccumulator(this.config.vectorLength);
+      for (const u of this.u3) {
+        const m = this.inbox[2]?.get(u);
+        assert(m?.kind === 'masked-input', 'every survivor sent a masked input');
+        acc.addVector(m.y);
+      }
     }
     // Each survivor's masking key is imported once, not once per dropped neighbour.
     const publics = new Map<number, KeyObject>();
