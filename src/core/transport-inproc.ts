@@ -8,11 +8,7 @@ import { QueuedSubscription } from './bounded-queue.ts';
 import type { Clock } from './clock.ts';
 import { SystemClock } from './clock.ts';
 import { assert } from './errors.ts';
-import {
-  DELIVERY_BATCH_MESSAGES_MAX,
-  REQUEST_TIMEOUT_MS_DEFAULT,
-  REQUEST_TIMEOUT_MS_MAX,
-} from './limits.ts';
+import { DELIVERY_BATCH_MESSAGES_MAX } from './limits.ts';
 import type { Logger } from './logger.ts';
 import { silentLogger } from './logger.ts';
 import {
@@ -28,6 +24,7 @@ import {
   TransportErrorCode,
   type TransportStats,
   validatePayload,
+  validateRequest,
   validateSubject,
   validateSubscribe,
 } from './transport.ts';
@@ -120,18 +117,7 @@ export class InprocTransport implements Transport {
 
   async request(subject: string, data: Uint8Array, options: RequestOptions = {}): Promise<Message> {
     this.ensureOpen();
-    const timeoutMs = options.timeoutMs ?? REQUEST_TIMEOUT_MS_DEFAULT;
-    if (!(timeoutMs > 0 && timeoutMs <= REQUEST_TIMEOUT_MS_MAX)) {
-      throw new TransportError(
-        TransportErrorCode.OptionInvalid,
-        `timeoutMs must be in (0, ${REQUEST_TIMEOUT_MS_MAX}]`,
-        {
-          details: { timeoutMs },
-        },
-      );
-    }
-    validateSubject(subject, false);
-    validatePayload(data, options.headers);
+    const timeoutMs = validateRequest(subject, data, options);
     const inbox = `_INBOX.${++this.inboxSeq}`;
     return new Promise<Message>((resolve, reject) => {
       let settled = false;

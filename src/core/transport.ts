@@ -7,6 +7,8 @@
  */
 import { GenesisError } from './errors.ts';
 import {
+  REQUEST_TIMEOUT_MS_DEFAULT,
+  REQUEST_TIMEOUT_MS_MAX,
   SUBSCRIPTION_PENDING_MESSAGES_DEFAULT,
   SUBSCRIPTION_PENDING_MESSAGES_MAX,
   TRANSPORT_HEADERS_COUNT_MAX,
@@ -195,6 +197,29 @@ export function validateSubscribe(subject: string, options: SubscribeOptions): n
   }
   if (options.queue !== undefined) validateSubject(options.queue, false);
   return pendingMax;
+}
+
+/**
+ * Checks the arguments of {@link Transport.request} (subject, payload, headers, timeout) and
+ * returns the timeout to use. Every transport calls it so they reject the same input.
+ * @throws {TransportError} `TRANSPORT_OPTION_INVALID`, `TRANSPORT_SUBJECT_INVALID`, payload errors
+ */
+export function validateRequest(
+  subject: string,
+  data: Uint8Array,
+  options: RequestOptions,
+): number {
+  const timeoutMs = options.timeoutMs ?? REQUEST_TIMEOUT_MS_DEFAULT;
+  if (!(timeoutMs > 0 && timeoutMs <= REQUEST_TIMEOUT_MS_MAX)) {
+    throw new TransportError(
+      TransportErrorCode.OptionInvalid,
+      `timeoutMs must be in (0, ${REQUEST_TIMEOUT_MS_MAX}]`,
+      { details: { timeoutMs } },
+    );
+  }
+  validateSubject(subject, false);
+  validatePayload(data, options.headers);
+  return timeoutMs;
 }
 
 /** True when `subject` (no wildcards) matches `pattern` (wildcards allowed). */

@@ -5,11 +5,12 @@
  * to `<dataDir>/logs/<name>.log`. Stop is children first: tiles, pods, hubs, regions, servers.
  * Node processes are also used directly by the integration tests (kill -9 and all).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Topology } from '../core/index.ts';
+import { SupervisedProcess } from './child.ts';
 import { FabricError, FabricErrorCode } from './errors.ts';
 import type { LeaseConfig } from './messages.ts';
 import { type NatsConfigOptions, type NatsServerPlan, planNatsServers } from './nats-config.ts';
@@ -52,24 +53,12 @@ export interface NodeProcessOptions {
 }
 
 /** A spawned `genesis node` process. */
-export class NodeProcess {
-  private child: ChildProcess | undefined;
-  private exited: Promise<void> = Promise.resolve();
+export class NodeProcess extends SupervisedProcess {
   /** Name the node reported when ready (tiles learn theirs from the pod). */
   name = '';
 
-  constructor(readonly options: NodeProcessOptions) {}
-
-  /** Process id while running. */
-  get pid(): number | undefined {
-    return this.child?.pid;
-  }
-
-  /** True while the process runs. */
-  get running(): boolean {
-    return (
-      this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null
-    );
+  constructor(readonly options: NodeProcessOptions) {
+    super(NODE_STOP_GRACE_MS);
   }
 
   /** Spawns the process and resolves when it prints its ready line. */
@@ -89,9 +78,8 @@ export class NodeProcess {
     const child = spawn(process.execPath, args, {
       stdio: ['ignore', 'pipe', o.logFile === undefined ? 'ignore' : 'pipe'],
     });
-    this.child = child;
+    this.adopt(child);
     if (o.logFile !== undefined) child.stderr?.pipe(createWriteStream(o.logFile, { flags: 'a' }));
-    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
     await new Promise<void>((resolve, reject) => {
       let buf = '';
       const timer = setTimeout(
@@ -131,22 +119,6 @@ export class NodeProcess {
         buf = buf.slice(nl + 1);
       });
     });
-  }
-
-  /** Sends a signal (SIGKILL for crash tests) and waits for exit. */
-  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    if (!this.running) return;
-    this.child?.kill(signal);
-    await this.exited;
-  }
-
-  /** Stops gracefully (SIGTERM, then SIGKILL after a grace). */
-  async stop(): Promise<void> {
-    if (!this.running) return;
-    const t = setTimeout(() => this.child?.kill('SIGKILL'), NODE_STOP_GRACE_MS);
-    this.child?.kill('SIGTERM');
-    await this.exited;
-    clearTimeout(t);
   }
 }
 

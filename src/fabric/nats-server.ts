@@ -4,8 +4,9 @@
  * ready when it logs "Server is ready"; start fails with FABRIC_SERVER_START_FAILED carrying
  * the server's last log lines when it exits early or does not become ready in time.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
+import { SupervisedProcess } from './child.ts';
 import { FabricError, FabricErrorCode } from './errors.ts';
 
 /** How long a server may take to become ready. */
@@ -30,10 +31,8 @@ export function freePort(): Promise<number> {
 }
 
 /** A running nats-server process. */
-export class NatsServerProcess {
-  private child: ChildProcess | undefined;
+export class NatsServerProcess extends SupervisedProcess {
   private readonly log: string[] = [];
-  private exited: Promise<void> = Promise.resolve();
 
   /**
    * @param name label used in errors and logs
@@ -44,18 +43,8 @@ export class NatsServerProcess {
     readonly name: string,
     readonly configPath: string,
     private readonly binary = 'nats-server',
-  ) {}
-
-  /** Process id while running. */
-  get pid(): number | undefined {
-    return this.child?.pid;
-  }
-
-  /** True while the process runs. */
-  get running(): boolean {
-    return (
-      this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null
-    );
+  ) {
+    super(NATS_SERVER_STOP_GRACE_MS);
   }
 
   /** The last log lines (stderr), for diagnostics. */
@@ -69,8 +58,7 @@ export class NatsServerProcess {
     const child = spawn(this.binary, ['-c', this.configPath], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
-    this.child = child;
-    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    this.adopt(child);
     await new Promise<void>((resolve, reject) => {
       let buf = '';
       let done = false;
@@ -111,21 +99,5 @@ export class NatsServerProcess {
         }
       });
     });
-  }
-
-  /** Sends a signal (e.g. SIGKILL for crash tests) and waits for the process to exit. */
-  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    if (!this.running) return;
-    this.child?.kill(signal);
-    await this.exited;
-  }
-
-  /** Stops the server gracefully (SIGTERM, then SIGKILL after a grace). */
-  async stop(): Promise<void> {
-    if (!this.running) return;
-    const t = setTimeout(() => this.child?.kill('SIGKILL'), NATS_SERVER_STOP_GRACE_MS);
-    this.child?.kill('SIGTERM');
-    await this.exited;
-    clearTimeout(t);
   }
 }

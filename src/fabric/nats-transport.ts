@@ -28,8 +28,6 @@ import {
   type MessageHeaders,
   type PublishOptions,
   QueuedSubscription,
-  REQUEST_TIMEOUT_MS_DEFAULT,
-  REQUEST_TIMEOUT_MS_MAX,
   type RequestOptions,
   type SubscribeOptions,
   type Subscription,
@@ -39,6 +37,7 @@ import {
   TransportErrorCode,
   type TransportStats,
   validatePayload,
+  validateRequest,
   validateSubject,
   validateSubscribe,
 } from '../core/index.ts';
@@ -238,18 +237,7 @@ export class NatsTransport implements Transport {
 
   request(subject: string, data: Uint8Array, options: RequestOptions = {}): Promise<Message> {
     this.ensureOpen();
-    const timeoutMs = options.timeoutMs ?? REQUEST_TIMEOUT_MS_DEFAULT;
-    if (!(timeoutMs > 0 && timeoutMs <= REQUEST_TIMEOUT_MS_MAX)) {
-      throw new TransportError(
-        TransportErrorCode.OptionInvalid,
-        `timeoutMs must be in (0, ${REQUEST_TIMEOUT_MS_MAX}]`,
-        {
-          details: { timeoutMs },
-        },
-      );
-    }
-    validateSubject(subject, false);
-    validatePayload(data, options.headers);
+    const timeoutMs = validateRequest(subject, data, options);
     const h = toNatsHeaders(options.headers);
     this.published++;
     // One promise per request (no race against a close promise): close() rejects pending
