@@ -420,9 +420,18 @@ export interface Instrumented {
   readonly checks: number;
 }
 
+/** Options of {@link instrument}. */
+export interface InstrumentOptions {
+  /**
+   * Keep fuel in a function-local inside functions with loops (default true). `false` charges
+   * the global at every check: same fuel, slower; tests use it as the reference.
+   */
+  readonly cacheFuel?: boolean;
+}
+
 interface Insert {
   readonly pos: number;
-  readonly kind: 'fuel' | 'grow';
+  readonly kind: 'fuel' | 'grow' | 'save' | 'reload';
   cost: number;
 }
 
@@ -430,7 +439,11 @@ interface Insert {
  * Instruments `bytes` (see the file comment). Throws a {@link KernelError} with a LOADER_* code
  * for anything malformed or unsupported; never hangs (every loop is bounded by the input size).
  */
-export function instrument(bytes: Uint8Array, mode: InstrumentMode = 'trap'): Instrumented {
+export function instrument(
+  bytes: Uint8Array,
+  mode: InstrumentMode = 'trap',
+  options: InstrumentOptions = {},
+): Instrumented {
   const sections = splitSections(bytes);
   const info = parseWithSections(bytes, sections);
   const importedFuncs = info.funcImports.length;
@@ -456,6 +469,7 @@ export function instrument(bytes: Uint8Array, mode: InstrumentMode = 'trap'): In
     quotaGlobal,
     yieldFunc,
     mode,
+    cacheFuel: options.cacheFuel ?? true,
     checks: 0,
   };
   const out = new Writer().bytes(bytes.subarray(0, 8));
@@ -557,6 +571,7 @@ interface BodyContext {
   readonly quotaGlobal: number;
   readonly yieldFunc: number;
   readonly mode: InstrumentMode;
+  readonly cacheFuel: boolean;
   checks: number;
 }
 
@@ -593,29 +608,61 @@ function rewriteBody(r: Reader, paramCount: number, ctx: BodyContext): Writer {
     if (localCount > 50_000) throw malformed('too many locals');
   }
   const localsEnd = r.pos;
-  const inserts = scanBody(r, ctx);
+  const { inserts, loops } = scanBody(r, ctx);
   const hasGrow = inserts.some((x) => x.kind === 'grow');
+  // Functions with loops keep fuel in a local (a register) and touch the global only at the
+  // boundaries where someone else may read or write it; straight-line functions pay once at
+  // entry on the global and need no local at all.
+  const cached = loops > 0 && ctx.cacheFuel;
+  const growTmp = localCount;
+  const local = cached ? localCount + (hasGrow ? 1 : 0) : -1;
+  const added = (hasGrow ? 1 : 0) + (cached ? 1 : 0);
   const w = new Writer();
-  w.u32(groups + (hasGrow ? 1 : 0)).bytes(r.bytes.subarray(localsStart, localsEnd));
-  if (hasGrow) w.u32(1).u8(0x7f);
+  w.u32(groups + (added > 0 ? 1 : 0)).bytes(r.bytes.subarray(localsStart, localsEnd));
+  if (added > 0) w.u32(added).u8(0x7f);
+  const F = ctx.fuelGlobal;
   let at = localsEnd;
   for (const ins of inserts) {
     w.bytes(r.bytes.subarray(at, ins.pos));
     at = ins.pos;
-    if (ins.kind === 'fuel') emitFuelCheck(w, ins.cost, ctx);
-    else emitGrowCheck(w, localCount, ctx);
+    if (ins.kind === 'grow') emitGrowCheck(w, growTmp, ctx);
+    else if (ins.kind === 'fuel') emitFuelCheck(w, ins.cost, local, ins.pos === localsEnd, ctx);
+    else if (!cached) continue;
+    else if (ins.kind === 'save') w.u8(0x20).u32(local).u8(0x24).u32(F);
+    else w.u8(0x23).u32(F).u8(0x21).u32(local);
   }
   w.bytes(r.bytes.subarray(at, r.end));
   return w;
 }
 
-function emitFuelCheck(w: Writer, cost: number, ctx: BodyContext): void {
+/**
+ * One fuel check: `fuel -= cost; if (fuel < 0) out-of-fuel`. Without a cached local (`local`
+ * < 0) it works on the global. With one, on the local; `entry` first loads the global. The
+ * out-of-fuel branch writes the local back first, so the kernel sees the negative fuel (and, in
+ * yield mode, reloads it after `fuel_yield`: the kernel refilled it while the domain was away).
+ */
+function emitFuelCheck(
+  w: Writer,
+  cost: number,
+  local: number,
+  entry: boolean,
+  ctx: BodyContext,
+): void {
   ctx.checks++;
   const F = ctx.fuelGlobal;
-  w.u8(0x23).u32(F).u8(0x41).s32(cost).u8(0x6b).u8(0x24).u32(F);
-  w.u8(0x23).u32(F).u8(0x41).s32(0).u8(0x48).u8(0x04).u8(0x40);
-  if (ctx.mode === 'yield') w.u8(0x10).u32(ctx.yieldFunc);
-  else w.u8(0x41).s32(FaultKind.OUT_OF_BUDGET).u8(0x24).u32(ctx.faultGlobal).u8(0x00);
+  if (local < 0) {
+    w.u8(0x23).u32(F).u8(0x41).s32(cost).u8(0x6b).u8(0x24).u32(F).u8(0x23).u32(F);
+  } else {
+    if (entry) w.u8(0x23).u32(F);
+    else w.u8(0x20).u32(local);
+    w.u8(0x41).s32(cost).u8(0x6b).u8(0x22).u32(local);
+  }
+  w.u8(0x41).s32(0).u8(0x48).u8(0x04).u8(0x40);
+  if (local >= 0) w.u8(0x20).u32(local).u8(0x24).u32(F);
+  if (ctx.mode === 'yield') {
+    w.u8(0x10).u32(ctx.yieldFunc);
+    if (local >= 0) w.u8(0x23).u32(F).u8(0x21).u32(local);
+  } else w.u8(0x41).s32(FaultKind.OUT_OF_BUDGET).u8(0x24).u32(ctx.faultGlobal).u8(0x00);
   w.u8(0x0b);
 }
 
@@ -628,20 +675,32 @@ function emitGrowCheck(w: Writer, tmpLocal: number, ctx: BodyContext): void {
 
 /**
  * Walks one function body, returning where to splice fuel checks (function entry, loop heads,
- * each with the instruction count of the region it pays for) and memory.grow checks.
+ * each with the instruction count of the region it pays for), memory.grow checks, and, for a
+ * cached fuel local, where to write it back to the global (`save`: before every call, every
+ * exit — return, a branch to the function's label, the final end, throw — and every explicit
+ * `unreachable`) and where to reload it (`reload`: after every call and catch, since the callee
+ * or the kernel changed the global). Implicit traps (out-of-bounds, division by zero) need no
+ * write-back to stay safe: the activation is dead; the kernel then sees the fuel as of the last
+ * call, check trap or entry.
  */
-function scanBody(r: Reader, ctx: BodyContext): Insert[] {
+function scanBody(r: Reader, ctx: BodyContext): { inserts: Insert[]; loops: number } {
   const entry: Insert = { pos: r.pos, kind: 'fuel', cost: 0 };
   const inserts: Insert[] = [entry];
   // Each open block remembers which fuel check pays for its instructions.
   const payers: Insert[] = [entry];
+  const at = (pos: number, kind: Insert['kind']): void => {
+    inserts.push({ pos, kind, cost: 0 });
+  };
   let instructions = 0;
+  let loops = 0;
   while (payers.length > 0) {
     if (++instructions > FUNCTION_INSTRUCTIONS_MAX) throw malformed('function too long');
     const payer = payers[payers.length - 1] as Insert;
     payer.cost++;
     const pos = r.pos;
     const op = r.u8();
+    // The relative depth of the function's own label (a branch to it returns).
+    const outer = payers.length - 1;
     if (op === 0x02 || op === 0x04 || op === 0x06) {
       readBlockType(r);
       payers.push(payer);
@@ -650,20 +709,41 @@ function scanBody(r: Reader, ctx: BodyContext): Insert[] {
       const head: Insert = { pos: r.pos, kind: 'fuel', cost: 0 };
       inserts.push(head);
       payers.push(head);
+      loops++;
     } else if (op === 0x0b) {
+      if (payers.length === 1) at(pos, 'save');
       payers.pop();
+    } else if (op === 0x18) {
+      // `delegate` closes its `try` like `end` does.
+      r.u32();
+      payers.pop();
+    } else if (op === 0x0c || op === 0x0d) {
+      if (r.u32() === outer) at(pos, 'save');
+    } else if (op === 0x0e) {
+      const n = r.count('br_table targets');
+      let exits = false;
+      for (let i = 0; i <= n; i++) if (r.u32() === outer) exits = true;
+      if (exits) at(pos, 'save');
     } else if (op === 0x40) {
-      if (ctx.mode === 'trap') inserts.push({ pos, kind: 'grow', cost: 0 });
+      if (ctx.mode === 'trap') at(pos, 'grow');
       r.u32();
     } else if (op === 0x23 || op === 0x24) {
       // Defence in depth (the original was validated): code may never touch the kernel's globals.
       if (r.u32() >= ctx.info.globals.length) throw malformed('global index out of range');
-    } else skipImmediates(r, op);
+    } else {
+      // unreachable, throw, rethrow, return, calls and tail calls: the global must be exact.
+      if (op === 0x00 || op === 0x08 || op === 0x09 || op === 0x0f || (op >= 0x10 && op <= 0x13))
+        at(pos, 'save');
+      skipImmediates(r, op);
+      // call, call_indirect, catch, catch_all: fuel may have changed behind this function's back.
+      if (op === 0x10 || op === 0x11 || op === 0x07 || op === 0x19) at(r.pos, 'reload');
+    }
     if (payers.length > BLOCK_DEPTH_MAX) throw malformed('blocks nested too deeply');
   }
   if (r.pos !== r.end) throw malformed('function body has bytes after its end');
+  // Stable: at one position, a reload (after a call) stays before a save (before the next call).
   inserts.sort((a, b) => a.pos - b.pos);
-  return inserts;
+  return { inserts, loops };
 }
 
 function readBlockType(r: Reader): void {
