@@ -32,6 +32,46 @@ export interface FitRequestHeader {
   readonly deadlineMs: number;
   /** FedProx μ for tiles. */
   readonly proximalMu: number;
+  /**
+   * Present when a pod asks its tiles for a secure-aggregation session instead of a plaintext
+   * update: the tile trains, keeps its update, and answers with its round-0 SecAgg message.
+   */
+  readonly secure?: SecureFitHeader;
+}
+
+/**
+ * Public parameters of one pod-level secure-aggregation session, sent to each tile with its fit
+ * request (Bonawitz et al. 2017, §4: every party knows n, t and the session before round 0).
+ */
+export interface SecureFitHeader {
+  /** The 16-byte session id, hex. */
+  readonly session: string;
+  /** This tile's protocol id (1..n, its Shamir evaluation point). */
+  readonly id: number;
+  readonly mode: 'full' | 'plus';
+  readonly n: number;
+  readonly t: number;
+  readonly k: number;
+  /** Words of every masked vector: 1 (weight) + parameters + 1 (loss). */
+  readonly vectorLength: number;
+  /** Quantization levels L (n·(L−1) < 2^32). */
+  readonly levels: number;
+  /** Values are clipped to [−clipRange, clipRange] before quantization. */
+  readonly clipRange: number;
+  /** Weights are divided by this (Flower's MAX_WEIGHT); tiles clamp larger weights to it. */
+  readonly maxWeight: number;
+  /** How long the tile keeps the session open after the fit request, ms. */
+  readonly sessionMs: number;
+}
+
+/** Secure-aggregation counters carried up the tree in fit replies. */
+export interface SecureCounters {
+  /** Pod-level secure sessions run (one per pod pass). */
+  readonly sessions: number;
+  /** Sessions that aborted (too many tiles vanished, or a refused parameter choice). */
+  readonly aborted: number;
+  /** Tiles that vanished mid-protocol and whose masks the protocol recovered. */
+  readonly recovered: number;
 }
 
 /** Header of a fit reply. */
@@ -51,6 +91,8 @@ export interface FitReplyHeader {
   readonly late: number;
   /** Updates rejected by guards below (summed up the tree). */
   readonly rejected: number;
+  /** Secure-aggregation counters (summed up the tree); absent without SecAgg. */
+  readonly secure?: SecureCounters;
 }
 
 function encode(magic: number, header: object, params: Float32Array): Uint8Array {
@@ -110,6 +152,14 @@ function decode<T>(
   return { header, params };
 }
 
+function validCounters(c: unknown): boolean {
+  if (typeof c !== 'object' || c === null) return false;
+  const r = c as Record<string, unknown>;
+  return ['sessions', 'aborted', 'recovered'].every(
+    (k) => Number.isInteger(r[k]) && (r[k] as number) >= 0,
+  );
+}
+
 /** Encodes a fit request. @throws {LearnError} `LEARN_OVERSIZED` */
 export function encodeFitRequest(h: FitRequestHeader, params: Float32Array): Uint8Array {
   return encode(REQUEST_MAGIC, h, params);
@@ -152,7 +202,8 @@ export function decodeFitReply(bytes: Uint8Array): {
     !Number.isInteger(h.round) ||
     typeof h.nonce !== 'string' ||
     !(h.weight >= 0) ||
-    !Number.isInteger(h.numExamples)
+    !Number.isInteger(h.numExamples) ||
+    (h.secure !== undefined && !validCounters(h.secure))
   ) {
     throw new LearnError(LearnErrorCode.Malformed, 'fit reply: bad header fields');
   }
