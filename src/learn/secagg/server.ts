@@ -107,6 +107,17 @@ export class SecAggServer {
     return this.unmaskStats;
   }
 
+  /**
+   * 32-bit words of client vectors this server holds: every kept masked input, plus the running
+   * sum when streaming. Lets tests check that streaming memory does not grow with n.
+   */
+  get retainedVectorWords(): number {
+    let words = this.maskedSum?.words ?? 0;
+    for (const m of this.inbox[2]?.values() ?? [])
+      if (m.kind === 'masked-input') words += m.y.length;
+    return words;
+  }
+
   /** The neighbourhoods (set after round 0). */
   get neighbourhoods(): ReadonlyMap<number, readonly number[]> {
     return this.graph;
