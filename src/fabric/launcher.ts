@@ -46,6 +46,8 @@ export interface NodeProcessOptions {
   readonly cpuMillis?: number;
   readonly memoryMb?: number;
   readonly tilesMax?: number;
+  /** Tile: run placements as kernel domains, modules found by CID in these directories. */
+  readonly moduleDirs?: readonly string[];
   /** File to append the process's stderr log to (default: discarded). */
   readonly logFile?: string;
   /** How to run `genesis node` (default: bin/genesis.js). */
@@ -75,6 +77,8 @@ export class NodeProcess extends SupervisedProcess {
     if (o.cpuMillis !== undefined) args.push('--cpu-millis', String(o.cpuMillis));
     if (o.memoryMb !== undefined) args.push('--memory-mb', String(o.memoryMb));
     if (o.tilesMax !== undefined) args.push('--tiles-max', String(o.tilesMax));
+    if (o.moduleDirs !== undefined && o.moduleDirs.length > 0)
+      args.push('--modules', ...o.moduleDirs);
     const child = spawn(process.execPath, args, {
       stdio: ['ignore', 'pipe', o.logFile === undefined ? 'ignore' : 'pipe'],
     });
@@ -132,6 +136,8 @@ export interface LocalFabricOptions {
   /** Start tile processes (default true). */
   readonly tiles?: boolean;
   readonly entry?: NodeEntry;
+  /** Tiles run placements as kernel domains, modules found by CID in these directories. */
+  readonly moduleDirs?: readonly string[];
 }
 
 /** Boot progress of a local fabric. */
@@ -240,6 +246,9 @@ export class LocalFabric {
         ? {}
         : { reconcileMs: this.options.reconcileMs }),
       ...(role === 'tile' ? { cpuMillis: 1000, memoryMb: 1024 } : {}),
+      ...(role === 'tile' && this.options.moduleDirs !== undefined
+        ? { moduleDirs: this.options.moduleDirs }
+        : {}),
       ...(this.options.entry === undefined ? {} : { entry: this.options.entry }),
     };
   }

@@ -311,10 +311,18 @@ export class TileAgent {
     try {
       await this.runner.start(req.instance);
       this.counters.assigns++;
+      this.init.logger.info(
+        { instance: req.instance.id, module: req.instance.module, runner: this.runner.kind },
+        'instance started',
+      );
       m.respond(encodeJson({ ok: true }));
       // Report at once so the pod's inventory reflects the new instance before the next lease.
       this.renew();
     } catch (e) {
+      this.init.logger.warn(
+        { instance: req.instance.id, err: String((e as Error).message) },
+        'instance refused',
+      );
       m.respond(encodeJson({ ok: false, error: String((e as Error).message).slice(0, 200) }));
     }
   }
@@ -327,6 +335,7 @@ export class TileAgent {
     }
     await this.runner.stop(req.id);
     this.counters.unassigns++;
+    this.init.logger.info({ instance: req.id, runner: this.runner.kind }, 'instance stopped');
     m.respond(encodeJson({ ok: true }));
     this.renew();
   }

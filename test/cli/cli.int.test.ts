@@ -97,4 +97,22 @@ describe('genesis CLI', () => {
     const v = await runCli(['version']);
     expect(v.stdout).toMatch(/^genesis \d+\.\d+\.\d+/);
   });
+
+  it('prints the raw CID a workload names a kernel module by, and refuses a missing file', async () => {
+    const dir = tmp();
+    const file = join(dir, 'm.wasm');
+    const bytes = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
+    writeFileSync(file, bytes);
+    const r = await runCli(['store', 'cid', file, '--json']);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout) as { cid: string; bytes: number };
+    expect(out.bytes).toBe(8);
+    // CIDv1, raw codec (0x55), sha2-256 (0x12) of these bytes, base32: what rawCid() names.
+    const { CID } = await import('multiformats/cid');
+    const { sha256 } = await import('multiformats/hashes/sha2');
+    expect(out.cid).toBe(CID.createV1(0x55, await sha256.digest(bytes)).toString());
+    const bad = await runCli(['store', 'cid', join(dir, 'absent.wasm')]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/CLI_FILE_UNREADABLE/);
+  });
 });

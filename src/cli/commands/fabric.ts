@@ -197,6 +197,10 @@ function registerFabricUp(program: Command): void {
     .option('--renew <duration>', 'lease renew period (default 10s)')
     .option('--dead <duration>', 'lease expiry (default 40s)')
     .option('--json', 'print a JSON summary when stopping')
+    .option(
+      '--modules <dir...>',
+      'tiles run placements as kernel domains, modules found by CID here',
+    )
     .action(
       async (
         o: SizeFlags & {
@@ -206,6 +210,7 @@ function registerFabricUp(program: Command): void {
           renew?: string;
           dead?: string;
           json?: boolean;
+          modules?: string[];
         },
       ) => {
         const t = topologyFromFlags(o);
@@ -220,6 +225,7 @@ function registerFabricUp(program: Command): void {
           nats: { basePort: parseIntFlag(o.basePort, '--base-port', 1024, 65535) },
           lease,
           entry: NODE_ENTRY,
+          ...(o.modules === undefined ? {} : { moduleDirs: o.modules.map((d) => resolve(d)) }),
         });
         const status = new StatusLine(2_000);
         const t0 = performance.now();

@@ -5,7 +5,7 @@
  * persist across invocations. `--down TILE,...` leaves tiles stopped, to see what a dead tile
  * does to stat, get and repair.
  */
-import { createReadStream, createWriteStream, renameSync, rmSync } from 'node:fs';
+import { createReadStream, createWriteStream, readFileSync, renameSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
@@ -14,6 +14,7 @@ import {
   attachStore,
   type ObjectStat,
   type RepairReport,
+  rawCid,
   type StoreCluster,
 } from '../../store/index.ts';
 import { CliError, printJson } from '../util.ts';
@@ -150,6 +151,30 @@ export function register(program: Command): void {
       const st = await withStore(f, (c) => c.store.stat(cid));
       if (f.json === true) printJson(st);
       else process.stdout.write(formatStat(st));
+    });
+
+  store
+    .command('cid <file>')
+    .description(
+      "print a file's raw CID (sha2-256), the name a workload's `module` uses for a kernel module",
+    )
+    .action((file: string, _o: unknown, cmd: Command) => {
+      let bytes: Uint8Array;
+      try {
+        bytes = readFileSync(resolve(file));
+      } catch (e) {
+        const err = e as NodeJS.ErrnoException;
+        throw new CliError(
+          'CLI_FILE_UNREADABLE',
+          `cannot read ${file}: ${err.code ?? err.message}`,
+          {
+            cause: e,
+          },
+        );
+      }
+      const cid = rawCid(bytes).toString();
+      if (flags(cmd).json === true) printJson({ file, bytes: bytes.length, cid });
+      else process.stdout.write(`${cid}\n`);
     });
 
   store
