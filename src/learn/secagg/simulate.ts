@@ -24,8 +24,11 @@ import {
 import { SecAggServer } from './server.ts';
 import {
   SECAGG_STAGES,
+  type SecAggChannel,
+  type SecAggMode,
   type SecAggStage,
   type SecAggStats,
+  type SecAggThreatModel,
   type SecureAggregateOptions,
   type SecureAggregateResult,
 } from './types.ts';
@@ -55,6 +58,43 @@ function validate(o: SecureAggregateOptions): { n: number; d: number } {
 }
 
 function sessionConfig(o: SecureAggregateOptions, n: number, d: number): SecAggSessionConfig {
+  return secAggSessionConfig({
+    n,
+    paramLength: d,
+    mode: o.mode,
+    ...(o.threshold === undefined ? {} : { threshold: o.threshold }),
+    ...(o.neighbours === undefined ? {} : { neighbours: o.neighbours }),
+    ...(o.threat === undefined ? {} : { threat: o.threat }),
+    ...(o.channel === undefined ? {} : { channel: o.channel }),
+    ...(o.sessionId === undefined ? {} : { sessionId: o.sessionId }),
+  });
+}
+
+/** Inputs of {@link secAggSessionConfig}. */
+export interface SecAggSessionConfigOptions {
+  /** Clients in the session. */
+  readonly n: number;
+  /** Parameters per update (the session's vectors have one more word: the weight). */
+  readonly paramLength: number;
+  readonly mode: SecAggMode;
+  readonly threshold?: number;
+  readonly neighbours?: number;
+  readonly threat?: SecAggThreatModel;
+  readonly channel?: SecAggChannel;
+  readonly sessionId?: Uint8Array;
+}
+
+/**
+ * The session configuration {@link secureAggregate} uses for n clients and `paramLength`
+ * parameters: t and k from the threat model unless given, a random session id unless given.
+ * @throws {SecAggError} SECAGG_BAD_CONFIG / SECAGG_PARAMS_INFEASIBLE.
+ */
+export function secAggSessionConfig(o: SecAggSessionConfigOptions): SecAggSessionConfig {
+  const { n, paramLength: d } = o;
+  if (!Number.isInteger(n) || n < 2 || n > SECAGG_CLIENTS_MAX)
+    bad('n', `must be an integer in [2, ${SECAGG_CLIENTS_MAX}]`);
+  if (!Number.isInteger(d) || d < 1 || d + 1 > SECAGG_VECTOR_WORDS_MAX)
+    bad('paramLength', `${d} out of [1, ${SECAGG_VECTOR_WORDS_MAX - 1}]`);
   const sessionId = o.sessionId ?? new Uint8Array(randomBytes(SECAGG_SESSION_ID_BYTES));
   if (sessionId.length !== SECAGG_SESSION_ID_BYTES)
     bad('sessionId', `must be ${SECAGG_SESSION_ID_BYTES} bytes`);
@@ -209,6 +249,204 @@ export async function runSecAggSession(o: SecAggSessionOptions): Promise<SecAggS
     rejected: server.rejected,
   };
 }
+
+/**
+ * Clients of a streaming session whose inputs are produced, masked and added to the server's
+ * running sum together; at most two batches of input vectors are alive at once (one being
+ * masked while the next is produced, e.g. trained on the worker pool).
+ */
+export const SECAGG_STREAM_BATCH_CLIENTS = 32;
+/** Largest batch a caller may ask for (bounds the live vectors: 2 × batch × vector). */
+export const SECAGG_STREAM_BATCH_CLIENTS_MAX = 4096;
+
+/** Options of {@link runStreamingSecAggSession}. */
+export interface StreamingSecAggSessionOptions {
+  readonly config: SecAggSessionConfig;
+  /**
+   * The already-quantized input of client index i (protocol id i + 1), or `undefined` when the
+   * client cannot produce one (it then vanishes before sending its masked input). Called at most
+   * once per client, only for clients that reach round 2, in increasing index order, with at
+   * most 2 × `batchClients` calls whose results are not yet masked.
+   */
+  readonly input: (index: number) => Uint32Array | undefined | Promise<Uint32Array | undefined>;
+  readonly rng: Rng;
+  /** Client index → stage at which it vanishes. */
+  readonly dropouts?: ReadonlyMap<number, SecAggStage>;
+  /** Default {@link SECAGG_STREAM_BATCH_CLIENTS}. */
+  readonly batchClients?: number;
+}
+
+/** Result of {@link runStreamingSecAggSession}. */
+export interface StreamingSecAggSessionResult extends SecAggSessionResult {
+  /** Most input vectors that were alive at once (produced and not yet masked and dropped). */
+  readonly peakLiveInputs: number;
+  /** Most vector words the server held at once (its running sum). */
+  readonly serverVectorWordsMax: number;
+  /** Wall time spent waiting for inputs (e.g. training), ms; not counted in client/server ms. */
+  readonly inputWaitMs: number;
+}
+
+/**
+ * {@link runSecAggSession} with O(vector) memory: rounds 0 and 1 run for every client (keys,
+ * rosters, encrypted shares: small per client), then round 2 streams — each client's input is
+ * produced on demand, masked by its own {@link SecAggClient}, handed to a {@link SecAggServer}
+ * with `streamMaskedInputs` (which adds it to a running sum on receipt) and dropped. Rounds 3
+ * and 4 then run as usual; unmasking removes the survivors' self-masks and the dropped clients'
+ * pairwise masks from the same running sum. Same messages, same checks, same sum as
+ * {@link runSecAggSession} for the same inputs (tested).
+ * @throws {SecAggError} SECAGG_BAD_CONFIG for a bad batch size or an input of the wrong length.
+ */
+export async function runStreamingSecAggSession(
+  o: StreamingSecAggSessionOptions,
+): Promise<StreamingSecAggSessionResult> {
+  const { config, rng } = o;
+  const batch = o.batchClients ?? SECAGG_STREAM_BATCH_CLIENTS;
+  if (!Number.isInteger(batch) || batch < 1 || batch > SECAGG_STREAM_BATCH_CLIENTS_MAX)
+    bad('batchClients', `must be an integer in [1, ${SECAGG_STREAM_BATCH_CLIENTS_MAX}]`);
+  for (const [i, stage] of o.dropouts ?? []) {
+    if (!Number.isInteger(i) || i < 0 || i >= config.n)
+      bad('dropouts', `client index ${i} out of range`);
+    if (!SECAGG_STAGES.includes(stage)) bad('dropouts', `unknown stage ${String(stage)}`);
+  }
+  const stageOf = (i: number): number => {
+    const s = o.dropouts?.get(i);
+    return s === undefined ? SECAGG_STAGES.length : SECAGG_STAGES.indexOf(s);
+  };
+  const droppedByStage = emptyStages();
+  const server = new SecAggServer({ config, rng, streamMaskedInputs: true });
+  const parties: Party[] = [];
+  for (let i = 0; i < config.n; i++) {
+    const t0 = performance.now();
+    const client = new SecAggClient({ id: i + 1, config, rng });
+    parties.push({ client, index: i, ms: performance.now() - t0, alive: true });
+  }
+  let serverMs = 0;
+  let serverUnmaskMs = 0;
+  let inputWaitMs = 0;
+  let live = 0;
+  let peakLiveInputs = 0;
+  let serverVectorWordsMax = 0;
+  let requests = new Map<number, SecAggServerMessage>();
+  let aborted: SecAggError | undefined;
+  let sum: Uint32Array | undefined;
+  const leave = (p: Party, round: number): void => {
+    p.alive = false;
+    droppedByStage[SECAGG_STAGES[round] as SecAggStage]++;
+  };
+  /** One client's step and the server's receipt; false when the client refused and left. */
+  const step = (p: Party, round: number, input?: Uint32Array): boolean => {
+    const req = requests.get(p.client.id);
+    const t0 = performance.now();
+    let msg: SecAggClientMessage;
+    try {
+      msg =
+        round === 2 && req?.kind === 'masked-input-request' && input !== undefined
+          ? p.client.maskInput(req, input)
+          : clientStep(p.client, round, req, EMPTY_INPUT);
+    } catch (e) {
+      if (!isSecAggError(e)) throw e;
+      leave(p, round);
+      return false;
+    } finally {
+      p.ms += performance.now() - t0;
+    }
+    // The request (for round 2: the ciphertexts of the shares) is not needed any more.
+    requests.delete(p.client.id);
+    const t1 = performance.now();
+    server.receive(msg);
+    serverMs += performance.now() - t1;
+    return true;
+  };
+  const leaving = (p: Party, round: number): boolean =>
+    stageOf(p.index) <= round || (round > 0 && !requests.has(p.client.id));
+  for (let round = 0; round < SECAGG_STAGES.length && aborted === undefined; round++) {
+    if (round === 2) {
+      const senders: Party[] = [];
+      for (const p of parties) {
+        if (!p.alive) continue;
+        if (leaving(p, round)) leave(p, round);
+        else senders.push(p);
+      }
+      const fetch = (from: number): Promise<(Uint32Array | undefined)[]> =>
+        Promise.all(
+          senders.slice(from, from + batch).map(async (p) => {
+            const x = await o.input(p.index);
+            if (x !== undefined) {
+              live++;
+              peakLiveInputs = Math.max(peakLiveInputs, live);
+            }
+            return x;
+          }),
+        );
+      let next: Promise<(Uint32Array | undefined)[]> | undefined =
+        senders.length > 0 ? fetch(0) : undefined;
+      for (let from = 0; next !== undefined; from += batch) {
+        const t0 = performance.now();
+        const inputs = await next;
+        inputWaitMs += performance.now() - t0;
+        // Produce the next batch (on other threads, if the producer uses them) while masking this one.
+        next = from + batch < senders.length ? fetch(from + batch) : undefined;
+        for (let j = 0; j < inputs.length; j++) {
+          const p = senders[from + j] as Party;
+          const x = inputs[j];
+          if (x === undefined) {
+            leave(p, round);
+            continue;
+          }
+          if (x.length !== config.vectorLength)
+            bad(
+              'input',
+              `client ${p.index} has ${x.length} words, expected ${config.vectorLength}`,
+            );
+          inputs[j] = undefined;
+          step(p, round, x);
+          live--;
+        }
+        serverVectorWordsMax = Math.max(serverVectorWordsMax, server.retainedVectorWords);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    } else {
+      for (const p of parties) {
+        if (!p.alive) continue;
+        if (leaving(p, round)) leave(p, round);
+        else step(p, round);
+      }
+    }
+    requests.clear();
+    const t2 = performance.now();
+    try {
+      const r = closeRound(server, round);
+      if (r instanceof Uint32Array) sum = r;
+      else requests = r;
+    } catch (e) {
+      if (!isSecAggError(e)) throw e;
+      aborted = e;
+    }
+    const dt = performance.now() - t2;
+    serverMs += dt;
+    if (round === SECAGG_STAGES.length - 1) serverUnmaskMs = dt;
+    serverVectorWordsMax = Math.max(serverVectorWordsMax, server.retainedVectorWords);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  const survivorIds = new Set(aborted === undefined ? server.survivors : []);
+  return {
+    ...(sum === undefined || aborted !== undefined ? {} : { sum }),
+    survivors: parties.filter((p) => survivorIds.has(p.client.id)).map((p) => p.index),
+    ...(aborted === undefined ? {} : { aborted }),
+    clientMs: parties.map((p) => p.ms),
+    serverMs,
+    serverUnmaskMs,
+    pairMasksRecovered: server.stats.pairMasksRecovered,
+    selfMasksRemoved: server.stats.selfMasksRemoved,
+    droppedByStage,
+    rejected: server.rejected,
+    peakLiveInputs,
+    serverVectorWordsMax,
+    inputWaitMs,
+  };
+}
+
+const EMPTY_INPUT = new Uint32Array(0);
 
 /**
  * Runs one secure-aggregation round (all clients and the server in this process) and returns

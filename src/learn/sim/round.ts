@@ -5,11 +5,22 @@
  * a float64 accumulator when nothing needs them individually, so memory stays O(model) however
  * many clients report.
  */
-import type { Logger, Rng } from '../../core/index.ts';
+import { assert, type Logger, type Rng } from '../../core/index.ts';
 import { addGaussianNoise, type DpFedAvg } from '../dp/dp-fedavg.ts';
 import { LearnError, LearnErrorCode } from '../errors.ts';
 import { type ReceivedUpdate, UpdateGuard } from '../guard.ts';
-import { type SecAggStage, secureAggregate } from '../secagg/index.ts';
+import {
+  checkQuantization,
+  dequantizeSum,
+  encodeWeightedUpdate,
+  quantizationLevelsFor,
+  runStreamingSecAggSession,
+  SECAGG_CLIP_RANGE_DEFAULT,
+  SECAGG_STREAM_BATCH_CLIENTS,
+  type SecAggStage,
+  secAggSessionConfig,
+  secureAggregate,
+} from '../secagg/index.ts';
 import type { ClientUpdate, Strategy } from '../strategy/strategy.ts';
 import type { AttackKind, SecAggSetting } from './config.ts';
 
@@ -29,6 +40,36 @@ export interface StepOutcome {
   /** Fraction of DP deltas that fit under the clip (NaN without DP). */
   readonly unclippedFraction: number;
   readonly secaggMs: number;
+  /**
+   * Clients whose update is in the aggregate, when the step knows it directly (the streaming
+   * secure path: the survivors of secure aggregation).
+   */
+  readonly participants?: number;
+}
+
+/**
+ * Participants of a streamed secure step ({@link Aggregation.finishStreaming}): they are
+ * trained (produced) on demand while secure aggregation runs, so no step holds more than a
+ * bounded batch of updates.
+ */
+export interface StreamedParticipants {
+  /** Clients in the secure-aggregation session (≥ 2). */
+  readonly count: number;
+  /**
+   * Participant i's update, or `undefined` when it has none (it then vanishes before sending
+   * its masked input). Called once per participant that reaches the masked-input stage, in
+   * increasing order; may start work (e.g. on a worker pool) and resolve later.
+   */
+  readonly produce: (index: number) => Promise<ReceivedUpdate | undefined>;
+  /** Participant index → protocol stage at which it vanishes. */
+  readonly vanishAt?: ReadonlyMap<number, SecAggStage>;
+  /**
+   * Largest weight (example count) a participant may report; the fixed-point encoding is
+   * relative to it (Flower's MAX_WEIGHT). Under DP every weight is 1 and this is ignored.
+   */
+  readonly maxWeight: number;
+  /** Clients produced and masked together; default {@link SECAGG_STREAM_BATCH_CLIENTS}. */
+  readonly batchClients?: number;
 }
 
 /** Poisons a Byzantine client's model in place (sign flip ×4, noise σ=5, or scale ×20 of its delta). */
@@ -86,8 +127,21 @@ export class Aggregation {
   private readonly kept: ClientUpdate[] = [];
   private readonly keptWeights: number[] = [];
   private readonly vanishAt = new Map<number, SecAggStage>();
+  private rejectedAtBegin = 0;
   /** Σ weights behind the last finished step (examples, or clients under DP). */
   weightOfLastStep = 0;
+  /** Memory and time figures of the last {@link finishStreaming} (tests, benchmarks). */
+  lastStream:
+    | {
+        /** Most client input vectors alive at once. */
+        readonly peakLiveInputs: number;
+        /** Most vector words the SecAgg server held at once. */
+        readonly serverVectorWordsMax: number;
+        readonly wallMs: number;
+        /** Time the protocol waited for updates to be produced (trained). */
+        readonly inputWaitMs: number;
+      }
+    | undefined;
 
   constructor(private readonly init: AggregationInit) {
     this.guard = new UpdateGuard(init.paramCount, init.logger);
@@ -110,6 +164,7 @@ export class Aggregation {
     this.kept.length = 0;
     this.keptWeights.length = 0;
     this.vanishAt.clear();
+    this.rejectedAtBegin = this.guard.rejectedTotal;
   }
 
   /** A sampled client vanished before uploading. */
@@ -123,7 +178,26 @@ export class Aggregation {
    * @param vanishAt for secure aggregation: the stage at which this client will vanish.
    */
   add(update: ReceivedUpdate, vanishAt?: SecAggStage): void {
-    if (this.guard.filter([update]).length === 0) return;
+    const weight = this.accept(update);
+    if (weight === undefined) return;
+    const p = update.params;
+    if (!this.individual) {
+      for (let i = 0; i < p.length; i++)
+        this.sum[i] = (this.sum[i] as number) + weight * (p[i] as number);
+      this.totalWeight += weight;
+      return;
+    }
+    if (vanishAt !== undefined) this.vanishAt.set(this.kept.length, vanishAt);
+    this.kept.push(update);
+    this.keptWeights.push(Math.max(weight, 1e-9));
+  }
+
+  /**
+   * The guard, the delta against the global model and DP clipping (in place); returns the
+   * update's aggregation weight, or undefined when the guard rejected it.
+   */
+  private accept(update: ReceivedUpdate): number | undefined {
+    if (this.guard.filter([update]).length === 0) return undefined;
     const dp = this.init.dp;
     const p = update.params;
     const robust = this.init.strategy.fromMean === undefined;
@@ -138,15 +212,7 @@ export class Aggregation {
     }
     this.used++;
     this.examples += update.numExamples;
-    if (!this.individual) {
-      for (let i = 0; i < p.length; i++)
-        this.sum[i] = (this.sum[i] as number) + weight * (p[i] as number);
-      this.totalWeight += weight;
-      return;
-    }
-    if (vanishAt !== undefined) this.vanishAt.set(this.kept.length, vanishAt);
-    this.kept.push(update);
-    this.keptWeights.push(Math.max(weight, 1e-9));
+    return weight;
   }
 
   /** Produces the next global model. Never throws for expected failures: see `failure`. */
@@ -204,6 +270,19 @@ export class Aggregation {
       meanDelta = r.mean;
       sumWeight = r.weight;
     }
+    return this.complete(round, meanDelta, sumWeight, base, this.dropped + extraDropped, secaggMs);
+  }
+
+  /** The DP step (fixed denominator, central noise, adaptive clip) and the strategy's server step. */
+  private complete(
+    round: number,
+    meanDelta: Float32Array,
+    sumWeight: number,
+    base: Pick<StepOutcome, 'used' | 'examples' | 'rejected' | 'unclippedFraction'>,
+    dropped: number,
+    secaggMs: number,
+    participants?: number,
+  ): StepOutcome {
     this.weightOfLastStep = sumWeight;
     const dp = this.init.dp;
     if (dp !== undefined) {
@@ -218,12 +297,147 @@ export class Aggregation {
     const mean = new Float32Array(meanDelta.length);
     for (let i = 0; i < mean.length; i++)
       mean[i] = (this.global[i] as number) + (meanDelta[i] as number);
+    const strategy = this.init.strategy;
+    assert(strategy.fromMean !== undefined, 'mean-based strategy');
     return {
       ...base,
       params: strategy.fromMean(this.global, mean, round),
-      dropped: this.dropped + extraDropped,
+      dropped,
       secaggMs,
+      ...(participants === undefined ? {} : { participants }),
     };
+  }
+
+  /** Stddev of each client's distributed DP noise share (0 without distributed DP). */
+  private noiseShareStd(): number {
+    const dp = this.init.dp;
+    const m = Math.max(1, this.init.expectedClients);
+    return dp !== undefined && dp.config.placement === 'distributed'
+      ? dp.clientNoiseStd(m, m * (1 - this.init.dropoutRate))
+      : 0;
+  }
+
+  /**
+   * Secure aggregation with streamed updates, instead of {@link add} + {@link finish}: after
+   * {@link begin}, runs a SecAgg(+) session over `p.count` participants in which each
+   * participant's update is produced on demand, checked by the guard, clipped (DP), noised
+   * (distributed DP), quantized, masked by its own SecAgg client and added to the server's
+   * running sum, then dropped. Memory is O(model + batch × model + n·k protocol state), not
+   * O(n × model). Never throws for expected failures: see `failure`.
+   */
+  async finishStreaming(round: number, p: StreamedParticipants): Promise<StepOutcome> {
+    const t0 = performance.now();
+    const strategy = this.init.strategy;
+    assert(this.init.secagg !== 'off', 'streaming is the secure path');
+    assert(strategy.fromMean !== undefined, 'secure aggregation needs a mean-based strategy');
+    assert(this.kept.length === 0, 'finishStreaming after add()');
+    const base = (): Pick<StepOutcome, 'used' | 'examples' | 'rejected' | 'unclippedFraction'> => ({
+      used: this.used,
+      examples: this.examples,
+      rejected: this.guard.rejectedTotal,
+      unclippedFraction:
+        this.init.dp === undefined || this.used === 0 ? Number.NaN : this.unclipped / this.used,
+    });
+    this.weightOfLastStep = 0;
+    const failed = (failure: string, dropped: number, secaggMs: number): StepOutcome => ({
+      ...base(),
+      params: this.global,
+      dropped: this.dropped + dropped,
+      failure,
+      secaggMs,
+      participants: 0,
+    });
+    if (p.count < 2)
+      return failed(`secure aggregation needs at least 2 clients, has ${p.count}`, p.count, 0);
+    const d = this.global.length;
+    const config = secAggSessionConfig({
+      n: p.count,
+      paramLength: d,
+      mode: this.init.secagg === 'plus' ? 'plus' : 'full',
+    });
+    const clipRange = SECAGG_CLIP_RANGE_DEFAULT;
+    const levels = quantizationLevelsFor(p.count);
+    checkQuantization(p.count, levels, clipRange);
+    const dp = this.init.dp;
+    const uniform = dp !== undefined && this.init.dpPreClipped !== true;
+    const maxWeight = uniform ? 1 : p.maxWeight;
+    const share = this.noiseShareStd();
+    const rng = this.init.rng;
+    const noise = share > 0 ? { noise: (v: Float32Array) => addGaussianNoise(v, share, rng) } : {};
+    let encodeMs = 0;
+    // Updates are checked and encoded in participant order whatever order they are produced in,
+    // so a seeded run is reproducible with a worker pool.
+    let tail: Promise<unknown> = Promise.resolve();
+    const input = (i: number): Promise<Uint32Array | undefined> => {
+      const produced = p.produce(i);
+      const out = tail.then(async () => {
+        const u = await produced;
+        if (u === undefined) return undefined;
+        const t1 = performance.now();
+        try {
+          const weight = this.accept(u);
+          if (weight === undefined) return undefined;
+          if (!(weight <= maxWeight)) {
+            this.init.logger?.warn(
+              { client: u.clientId, weight, maxWeight },
+              'learn: update weight above the announced maximum; left out',
+            );
+            return undefined;
+          }
+          return encodeWeightedUpdate(u.params, {
+            weight: Math.max(weight, 1e-9),
+            maxWeight,
+            clipRange,
+            levels,
+            rng,
+            ...noise,
+          });
+        } finally {
+          encodeMs += performance.now() - t1;
+        }
+      });
+      tail = out.then(
+        () => undefined,
+        () => undefined,
+      );
+      return out;
+    };
+    const r = await runStreamingSecAggSession({
+      config,
+      input,
+      rng,
+      ...(p.vanishAt === undefined ? {} : { dropouts: p.vanishAt }),
+      batchClients: p.batchClients ?? SECAGG_STREAM_BATCH_CLIENTS,
+    });
+    const secaggMs = r.serverMs + r.clientMs.reduce((a, b) => a + b, 0) + encodeMs;
+    this.lastStream = {
+      peakLiveInputs: r.peakLiveInputs,
+      serverVectorWordsMax: r.serverVectorWordsMax,
+      wallMs: performance.now() - t0,
+      inputWaitMs: r.inputWaitMs,
+    };
+    // Clients not in the sum, except those the guard rejected (counted as rejected).
+    const rejectedHere = this.guard.rejectedTotal - this.rejectedAtBegin;
+    const notIn = p.count - r.survivors.length - rejectedHere;
+    if (r.aborted !== undefined || r.sum === undefined)
+      return failed(
+        `secure aggregation aborted: ${r.aborted?.message ?? 'no sum'}`,
+        p.count - rejectedHere,
+        secaggMs,
+      );
+    const sumX = dequantizeSum(r.sum, r.survivors.length, clipRange, levels);
+    const wsum = sumX[0] as number;
+    const meanDelta = new Float32Array(d);
+    for (let i = 0; i < d; i++) meanDelta[i] = (sumX[i + 1] as number) / wsum;
+    return this.complete(
+      round,
+      meanDelta,
+      wsum * maxWeight,
+      base(),
+      this.dropped + notIn,
+      secaggMs,
+      r.survivors.length,
+    );
   }
 
   private async secure(): Promise<{

@@ -5,10 +5,11 @@
  * secure aggregation, strategy), evaluates on a held-out fleet, and records ε spent so far.
  * Training stops early when the next round would exceed the privacy budget.
  */
-import { type Logger, SeededRng, silentLogger } from '../../core/index.ts';
+import { type Logger, type Rng, SeededRng, silentLogger } from '../../core/index.ts';
 import { concatDatasets, generateTileData } from '../data/pdm.ts';
 import { calibrateNoise, RdpAccountant } from '../dp/accountant.ts';
 import { DpFedAvg } from '../dp/dp-fedavg.ts';
+import type { ReceivedUpdate } from '../guard.ts';
 import type { Dataset } from '../model/kernels.ts';
 import { evaluate, initParams, paramCount } from '../model/model.ts';
 import type { TrainPool } from '../model/pool.ts';
@@ -16,7 +17,7 @@ import { type TrainTask, trainLocal } from '../model/train.ts';
 import { SECAGG_STAGES, type SecAggStage } from '../secagg/index.ts';
 import { createStrategy } from '../strategy/strategy.ts';
 import { type SimulationConfig, validateConfig } from './config.ts';
-import { Aggregation, poison } from './round.ts';
+import { Aggregation, poison, type StepOutcome } from './round.ts';
 
 /** Largest number of client datasets kept in memory between rounds. */
 export const SIM_DATA_CACHE_CLIENTS_MAX = 20_000;
@@ -194,44 +195,73 @@ export async function runSimulation(
       live.push(id);
     }
     let trainLoss = 0;
-    const tasks = function* (): Generator<TrainTask> {
-      for (const id of live) {
-        yield {
-          spec: c.model,
-          params: global,
-          data: dataOf(id),
-          optimizer: c.optimizer,
-          localSteps: c.localSteps,
-          batchSize: c.batchSize,
-          seed: (c.seed * 1_000_003 + round * 7919 + id) >>> 0,
-          proximalMu: fit.proximalMu,
-        };
-      }
-    };
-    const onResult = (
+    const taskOf = (id: number): TrainTask => ({
+      spec: c.model,
+      params: global,
+      data: dataOf(id),
+      optimizer: c.optimizer,
+      localSteps: c.localSteps,
+      batchSize: c.batchSize,
+      seed: (c.seed * 1_000_003 + round * 7919 + id) >>> 0,
+      proximalMu: fit.proximalMu,
+    });
+    const received = (
+      id: number,
       res: { params: Float32Array; numExamples: number; loss: number },
-      i: number,
-    ): void => {
-      const id = live[i] as number;
+      poisonRng: Rng,
+    ): ReceivedUpdate => {
       trainLoss += res.loss;
-      if (id < byzantineCount) poison(res.params, global, c.attack, roundRng);
-      agg.add(
-        {
-          clientId: `client-${id}`,
-          params: res.params,
-          numExamples: res.numExamples,
-          round,
-          nonce: `${round}:${id}`,
-        },
-        vanish.get(id),
-      );
+      if (id < byzantineCount) poison(res.params, global, c.attack, poisonRng);
+      return {
+        clientId: `client-${id}`,
+        params: res.params,
+        numExamples: res.numExamples,
+        round,
+        nonce: `${round}:${id}`,
+      };
     };
-    if (deps.pool !== undefined) await deps.pool.runAll(tasks(), onResult);
-    else {
-      let i = 0;
-      for (const t of tasks()) onResult(trainLocal(t), i++);
+    let out: StepOutcome;
+    if (c.secagg !== 'off') {
+      // Streamed secure aggregation: each client is trained when the protocol reaches its
+      // masked input, masked, summed by the server and dropped, so the round holds a bounded
+      // batch of updates, not one per client. Clients that vanish before that are not trained.
+      const vanishAt = new Map<number, SecAggStage>();
+      live.forEach((id, i) => {
+        const s = vanish.get(id);
+        if (s !== undefined) vanishAt.set(i, s);
+      });
+      const poisonSeed = roundRng.nextU32();
+      out = await agg.finishStreaming(round, {
+        count: live.length,
+        vanishAt,
+        // Every client holds windowsPerClient examples (its announced maximum weight).
+        maxWeight: c.windowsPerClient,
+        produce: async (i) => {
+          const id = live[i] as number;
+          const task = taskOf(id);
+          const res = deps.pool !== undefined ? await deps.pool.run(task) : trainLocal(task);
+          // Per-client poisoning randomness: results may arrive in any order.
+          return received(id, res, new SeededRng((poisonSeed ^ Math.imul(id, 0x9e3779b1)) >>> 0));
+        },
+      });
+    } else {
+      const tasks = function* (): Generator<TrainTask> {
+        for (const id of live) yield taskOf(id);
+      };
+      const onResult = (
+        res: { params: Float32Array; numExamples: number; loss: number },
+        i: number,
+      ): void => {
+        const id = live[i] as number;
+        agg.add(received(id, res, roundRng), vanish.get(id));
+      };
+      if (deps.pool !== undefined) await deps.pool.runAll(tasks(), onResult);
+      else {
+        let i = 0;
+        for (const t of tasks()) onResult(trainLocal(t), i++);
+      }
+      out = await agg.finish(round);
     }
-    const out = await agg.finish(round);
     global = out.params;
     // With adaptive clipping the delta sum (z_Δ) and the clipped count (σ_b) together cost one
     // Gaussian release at multiplier z (Andrew et al. 2021, Theorem 1).
@@ -245,7 +275,7 @@ export async function runSimulation(
       trainLoss: live.length === 0 ? 0 : trainLoss / live.length,
       epsilon: dp === undefined ? 0 : accountant.epsilon(c.dp?.delta ?? 1e-5),
       sampled: sampled.length,
-      participants: out.used - (out.dropped - (sampled.length - live.length)),
+      participants: out.participants ?? out.used - (out.dropped - (sampled.length - live.length)),
       dropped: out.dropped,
       rejected: out.rejected,
       clipNorm: dp?.clipNorm ?? 0,

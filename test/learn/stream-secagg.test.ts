@@ -1,0 +1,218 @@
+/**
+ * The streaming secure-aggregation session (masked inputs produced on demand and summed on
+ * receipt) against the session that holds every input: same sum, same survivors, same aborts,
+ * and memory that does not grow with the number of clients.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { SeededRng } from '../../src/core/index.ts';
+import {
+  runSecAggSession,
+  runStreamingSecAggSession,
+  SECAGG_STAGES,
+  SecAggServer,
+  type SecAggSessionConfig,
+  type SecAggStage,
+  secAggSessionConfig,
+} from '../../src/learn/secagg/index.ts';
+
+function config(
+  mode: 'full' | 'plus',
+  n: number,
+  t: number,
+  k: number,
+  d: number,
+  seed: number,
+): SecAggSessionConfig {
+  return {
+    sessionId: new SeededRng(seed).fill(new Uint8Array(16)),
+    mode,
+    n,
+    t,
+    k: mode === 'full' ? n - 1 : k,
+    vectorLength: d,
+  };
+}
+
+function randomInputs(rng: SeededRng, n: number, d: number): Uint32Array[] {
+  return Array.from({ length: n }, () => Uint32Array.from({ length: d }, () => rng.nextU32()));
+}
+
+function plainSum(inputs: readonly Uint32Array[], who: readonly number[], d: number): Uint32Array {
+  const s = new Uint32Array(d);
+  for (const i of who)
+    for (let j = 0; j < d; j++)
+      s[j] = ((s[j] as number) + ((inputs[i] as Uint32Array)[j] as number)) >>> 0;
+  return s;
+}
+
+const stageArb = fc.constantFrom<SecAggStage>(...SECAGG_STAGES);
+
+describe('streaming secure aggregation session', () => {
+  it('gives exactly the sum, survivors and recoveries of the holding session, dropouts at every stage within the threshold', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom<'full' | 'plus'>('full', 'plus'),
+        fc.integer({ min: 5, max: 12 }),
+        fc.integer(),
+        fc.array(fc.tuple(fc.nat(), stageArb), { maxLength: 10 }),
+        fc.integer({ min: 1, max: 5 }),
+        async (mode, n, seed, rawDrops, batch) => {
+          const r0 = new SeededRng(seed);
+          // SecAgg+ needs an even k < n − 1 (else the graph is complete); t ≤ k.
+          const k = mode === 'full' ? n - 1 : 2 * r0.int(1, Math.floor((n - 2) / 2));
+          const t = r0.int(Math.max(1, Math.ceil(k / 2)), k);
+          // Every client keeps at least t answering neighbours: drop at most k − t in total.
+          const drops = new Map<number, SecAggStage>();
+          for (const [i, s] of rawDrops) if (drops.size < k - t) drops.set(i % n, s);
+          const d = 1 + r0.int(0, 40);
+          const inputs = randomInputs(r0, n, d);
+          const cfg = config(mode, n, t, k, d, seed);
+          const held = await runSecAggSession({
+            config: cfg,
+            inputs,
+            rng: new SeededRng(seed ^ 0x55),
+            dropouts: drops,
+          });
+          const asked: number[] = [];
+          const streamed = await runStreamingSecAggSession({
+            config: cfg,
+            input: async (i) => {
+              asked.push(i);
+              return inputs[i];
+            },
+            rng: new SeededRng(seed ^ 0x55),
+            dropouts: drops,
+            batchClients: batch,
+          });
+          expect(streamed.aborted?.code).toBe(held.aborted?.code);
+          expect(streamed.survivors).toEqual(held.survivors);
+          expect(streamed.droppedByStage).toEqual(held.droppedByStage);
+          expect(streamed.pairMasksRecovered).toBe(held.pairMasksRecovered);
+          expect(streamed.selfMasksRemoved).toBe(held.selfMasksRemoved);
+          // Inputs are asked once each, in order, only of clients still there at round 2.
+          expect(asked).toEqual([...asked].sort((a, b) => a - b));
+          expect(new Set(asked).size).toBe(asked.length);
+          for (const i of asked) {
+            const s = drops.get(i);
+            expect(s === undefined || SECAGG_STAGES.indexOf(s) > 2).toBe(true);
+          }
+          if (held.aborted === undefined) {
+            expect(streamed.sum).toEqual(held.sum);
+            expect(streamed.sum).toEqual(plainSum(inputs, streamed.survivors, d));
+          }
+        },
+      ),
+      { numRuns: 25 },
+    );
+  }, 60_000);
+
+  it('aborts like the holding session when too many clients vanish, at every stage', async () => {
+    for (const stage of SECAGG_STAGES) {
+      const n = 8;
+      const rng = new SeededRng(7);
+      const inputs = randomInputs(rng, n, 5);
+      const cfg = config('full', n, 5, n - 1, 5, 3);
+      // 4 of 8 vanish: fewer than t = 5 remain for that stage.
+      const drops = new Map<number, SecAggStage>([0, 2, 4, 6].map((i) => [i, stage]));
+      const held = await runSecAggSession({
+        config: cfg,
+        inputs,
+        rng: new SeededRng(1),
+        dropouts: drops,
+      });
+      const streamed = await runStreamingSecAggSession({
+        config: cfg,
+        input: (i) => inputs[i],
+        rng: new SeededRng(1),
+        dropouts: drops,
+      });
+      expect(held.aborted, stage).toBeDefined();
+      expect(streamed.aborted?.code, stage).toBe(held.aborted?.code);
+      expect(streamed.sum, stage).toBeUndefined();
+      expect(streamed.survivors, stage).toEqual([]);
+    }
+  });
+
+  it('a client without an input vanishes at the masked-input stage (same sum as dropping it there)', async () => {
+    const n = 10;
+    const rng = new SeededRng(11);
+    const inputs = randomInputs(rng, n, 17);
+    const cfg = config('plus', n, 4, 6, 17, 5);
+    const held = await runSecAggSession({
+      config: cfg,
+      inputs,
+      rng: new SeededRng(2),
+      dropouts: new Map([[3, 'masked-input']]),
+    });
+    const streamed = await runStreamingSecAggSession({
+      config: cfg,
+      input: (i) => (i === 3 ? undefined : inputs[i]),
+      rng: new SeededRng(2),
+    });
+    expect(held.aborted).toBeUndefined();
+    expect(streamed.survivors).toEqual(held.survivors);
+    expect(streamed.survivors).not.toContain(3);
+    expect(streamed.droppedByStage['masked-input']).toBe(1);
+    expect(streamed.sum).toEqual(held.sum);
+  });
+
+  it('holds a bounded number of vectors whatever the number of clients', async () => {
+    const d = 64;
+    const batch = 4;
+    const figures = [];
+    for (const n of [12, 60]) {
+      const cfg = secAggSessionConfig({
+        n,
+        paramLength: d - 1,
+        mode: 'plus',
+        neighbours: 6,
+        threshold: 4,
+        sessionId: new Uint8Array(16),
+      });
+      const rng = new SeededRng(n);
+      let produced = 0;
+      const r = await runStreamingSecAggSession({
+        config: cfg,
+        input: async () => {
+          produced++;
+          return Uint32Array.from({ length: d }, () => rng.nextU32());
+        },
+        rng: new SeededRng(1),
+        dropouts: new Map([[1, 'consistency']]),
+        batchClients: batch,
+      });
+      expect(r.aborted).toBeUndefined();
+      expect(produced).toBe(n);
+      figures.push({ live: r.peakLiveInputs, server: r.serverVectorWordsMax });
+    }
+    // Independent of n: at most two batches of inputs, and only the server's running sum.
+    for (const f of figures) {
+      expect(f.live).toBeLessThanOrEqual(2 * batch);
+      expect(f.server).toBe(d);
+    }
+    expect(figures[0]).toEqual(figures[1]);
+  });
+
+  it('a server without the streaming option keeps one vector per client (what streaming avoids)', async () => {
+    const n = 6;
+    const d = 8;
+    const cfg = config('full', n, 3, n - 1, d, 1);
+    const rng = new SeededRng(3);
+    const inputs = randomInputs(rng, n, d);
+    for (const stream of [false, true]) {
+      const server = new SecAggServer({ config: cfg, rng, streamMaskedInputs: stream });
+      // Round 2 messages need rounds 0–1 first: run them through a holding session's clients.
+      const { SecAggClient } = await import('../../src/learn/secagg/index.ts');
+      const clients = inputs.map((_, i) => new SecAggClient({ id: i + 1, config: cfg, rng }));
+      for (const c of clients) server.receive(c.advertise());
+      const shareReqs = server.closeAdvertise();
+      for (const c of clients) server.receive(c.share(shareReqs.get(c.id) as never));
+      const maskReqs = server.closeShare();
+      clients.forEach((c, i) => {
+        server.receive(c.maskInput(maskReqs.get(c.id) as never, inputs[i] as Uint32Array));
+      });
+      expect(server.retainedVectorWords).toBe(stream ? d : n * d);
+    }
+  });
+});
