@@ -210,7 +210,9 @@ export async function startRig(o: RigOptions): Promise<HierRig> {
     else if (node.level === 'tile') {
       const index = i++;
       const script =
-        o.script === null ? undefined : (o.script?.(index) ?? { delta: 0.1 * (index + 1), weight: 8 });
+        o.script === null
+          ? undefined
+          : (o.script?.(index) ?? { delta: 0.1 * (index + 1), weight: 8 });
       const tile = new TileLearner(script === undefined ? settings : scripted(settings, script));
       tiles.set(node.name, tile);
       const fault = o.fault?.(index);

@@ -6,15 +6,22 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { SECAGG_STAGES, type SecAggStage } from '../../src/learn/index.ts';
 import {
   choosePodSecAggParams,
   SECURE_PROTOCOL_ROUNDS,
   SECURE_ROUND_MS_DEFAULT,
 } from '../../src/learn/hier/secure.ts';
 import { levelDeadlineMs } from '../../src/learn/hier/services.ts';
+import { SECAGG_STAGES, type SecAggStage } from '../../src/learn/index.ts';
 import { trainLocal } from '../../src/learn/model/train.ts';
-import { baseSettings, D, kindOf, startRig, type TileScript, weightedMean } from './hier-harness.ts';
+import {
+  baseSettings,
+  D,
+  kindOf,
+  startRig,
+  type TileScript,
+  weightedMean,
+} from './hier-harness.ts';
 
 /** One quantization step of a value in [−8, 8] at 2^22 levels. */
 const STEP = 16 / (2 ** 22 - 1);
@@ -52,7 +59,8 @@ describe('secure hierarchical aggregation: same result as plaintext', () => {
             expect(rec?.participants).toBe(8);
             const expected = weightedMean(scripts);
             // Each tile's w·Δ is off by at most one step; the mean divides by Σw/maxWeight.
-            const sumRatio = scripts.reduce((a, s) => a + s.weight, 0) / baseSettings.windowsPerTile;
+            const sumRatio =
+              scripts.reduce((a, s) => a + s.weight, 0) / baseSettings.windowsPerTile;
             const bound = (2 * 4 * STEP) / sumRatio + 1e-5;
             expect(maxAbsDiff(rig.coordinator.params, before, expected)).toBeLessThan(bound);
             expect(rig.coordinator.secure.sessions).toBe(2);
@@ -115,7 +123,8 @@ describe('secure hierarchical aggregation: tiles vanishing mid-protocol', () => 
         pods: 1,
         tilesPerPod: 8,
         script: (i) => scripts[i] as TileScript,
-        fault: (i) => (i === 2 ? (kind, reply) => (kind === replyKind[stage] ? undefined : reply) : undefined),
+        fault: (i) =>
+          i === 2 ? (kind, reply) => (kind === replyKind[stage] ? undefined : reply) : undefined,
       });
       try {
         const before = Float32Array.from(rig.coordinator.params);
@@ -260,7 +269,12 @@ describe('secure hierarchical aggregation: what the pod sees', () => {
 
 describe('secure hierarchical aggregation: parameters and deadlines', () => {
   it('chooses full SecAgg for small pods and SecAgg+ neighbourhoods for large ones', () => {
-    expect(choosePodSecAggParams(4, 'plus', 0)).toEqual({ mode: 'full', k: 3, t: 2, relaxed: true });
+    expect(choosePodSecAggParams(4, 'plus', 0)).toEqual({
+      mode: 'full',
+      k: 3,
+      t: 2,
+      relaxed: true,
+    });
     expect(choosePodSecAggParams(8, 'plus', 0)).toMatchObject({ mode: 'full', k: 7, t: 5 });
     const big = choosePodSecAggParams(64, 'plus', 0);
     expect(big.mode).toBe('plus');
