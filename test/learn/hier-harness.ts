@@ -11,6 +11,7 @@ import {
   type NodeContext,
   type NodeService,
   SeededRng,
+  SystemClock,
   type Transport,
   VirtualClock,
 } from '../../src/core/index.ts';
@@ -157,7 +158,6 @@ export type TileFault = (
 /** One fabric and its services. */
 export interface HierRig {
   readonly fabric: EmbeddedFabric;
-  readonly clock: VirtualClock;
   readonly coordinator: GlobalCoordinator;
   readonly tiles: Map<string, TileLearner>;
   readonly pods: Map<string, LevelAggregator>;
@@ -181,12 +181,16 @@ export interface RigOptions {
   /** Hooks on what each pod receives. */
   readonly podHooks?: (pod: string) => Parameters<typeof wrapTransport>[1] | undefined;
   readonly transport?: Transport;
+  /** A node's own transport (its own NATS connection), instead of the fabric's. */
+  readonly transportFor?: (node: string) => Transport | undefined;
+  /** Run on the system clock (real servers), not in virtual time. */
+  readonly realTime?: boolean;
   readonly seed?: number;
 }
 
 /** Boots a fabric of 1 region, 1 hub, `pods` pods and `tilesPerPod` tiles each, in virtual time. */
 export async function startRig(o: RigOptions): Promise<HierRig> {
-  const clock = new VirtualClock();
+  const clock = o.realTime === true ? new SystemClock() : new VirtualClock();
   const topology = generateTopology({ regions: 1, hubs: 1, pods: o.pods, tiles: o.tilesPerPod });
   const fabric = new EmbeddedFabric({
     topology,
@@ -216,28 +220,38 @@ export async function startRig(o: RigOptions): Promise<HierRig> {
       const tile = new TileLearner(script === undefined ? settings : scripted(settings, script));
       tiles.set(node.name, tile);
       const fault = o.fault?.(index);
+      const own = o.transportFor?.(node.name);
       node.attach(
-        fault === undefined
+        fault === undefined && own === undefined
           ? tile
           : new Wrapped(tile, (t) =>
-              wrapTransport(t, { tamper: (req, reply) => fault(kindOf(reply), reply, req) }),
+              wrapTransport(own ?? t, {
+                ...(fault === undefined
+                  ? {}
+                  : { tamper: (req, reply) => fault(kindOf(reply), reply, req) }),
+              }),
             ),
       );
     } else {
       const agg = new LevelAggregator(settings);
       const hooks = node.level === 'pod' ? o.podHooks?.(node.name) : undefined;
+      const own = o.transportFor?.(node.name);
       if (node.level === 'pod') pods.set(node.name, agg);
-      node.attach(hooks === undefined ? agg : new Wrapped(agg, (t) => wrapTransport(t, hooks)));
+      node.attach(
+        hooks === undefined && own === undefined
+          ? agg
+          : new Wrapped(agg, (t) => wrapTransport(own ?? t, hooks ?? {})),
+      );
     }
   }
   await fabric.start();
   return {
     fabric,
-    clock,
     coordinator,
     tiles,
     pods,
-    round: () => drive(clock, coordinator.runRound()),
+    round: () =>
+      clock instanceof VirtualClock ? drive(clock, coordinator.runRound()) : coordinator.runRound(),
     stop: () => fabric.stop(),
   };
 }
