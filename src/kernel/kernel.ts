@@ -69,6 +69,7 @@ import {
   type Message,
   Notification,
   Reply,
+  type ReplySink,
   SchedContext,
 } from './objects.ts';
 import { WA, type WasmInstance, type WasmMemory } from './wasm-api.ts';
@@ -174,6 +175,48 @@ class CaptureSink {
   }
 }
 
+/**
+ * The activation record of a fast-path call (seL4's fastpath): one per nesting depth, reused
+ * for every call at that depth, so the common call allocates no Activation, Reply, Message or
+ * args array. It is also the reply sink: the server's return value (or `reply`) lands in its
+ * fields. A Reply object is made lazily, only when the server uses `reply`/`reply_save`.
+ */
+class FastFrame implements Activation, ReplySink {
+  readonly kind = 'handle' as const;
+  fn: WasmFn = noop;
+  readonly args: readonly unknown[] = [];
+  /** Created on demand by {@link Kernel} `currentReply` (explicit `reply` / `reply_save`). */
+  reply: Reply | undefined;
+  /** The last Reply made for this call, kept after `reply_save` so the fast path can close it. */
+  lazy: Reply | undefined;
+  saved = false;
+  answered = false;
+  info = 0;
+  mr0 = 0n;
+  mr1 = 0n;
+  data: Uint8Array | undefined;
+
+  reset(fn: WasmFn): void {
+    this.fn = fn;
+    this.reply = undefined;
+    this.lazy = undefined;
+    this.saved = false;
+    this.answered = false;
+    this.data = undefined;
+  }
+
+  deliver(info: number, mr0: bigint, mr1: bigint, data: Uint8Array | undefined): void {
+    if (this.answered) return;
+    this.answered = true;
+    this.info = info;
+    this.mr0 = mr0;
+    this.mr1 = mr1;
+    this.data = data;
+  }
+}
+
+function noop(): void {}
+
 /** Thrown through wasm frames by a syscall that faults its caller. */
 class DomainFault extends Error {
   constructor(
@@ -190,6 +233,8 @@ const ERROR_REPLY = (status: number): number => Info.make(LABEL_ERROR_BASE - sta
 const HARD_FUEL_FACTOR = 32;
 const HARD_FUEL_SLACK_UNITS = 1_000_000;
 const PRIORITY_WORDS = SCHED_PRIORITIES / 32;
+/** Rights the IPC fast path requires on the endpoint cap (with only Grant, the general path). */
+const FAST_CALL_RIGHTS = Rights.WRITE | Rights.GRANT_REPLY;
 
 /** The capability microkernel. */
 export class Kernel {
@@ -205,10 +250,14 @@ export class Kernel {
   private readonly irqs = new Map<number, Irq>();
   private nextId = 1;
   private depth = 0;
+  /** Fast-path activation records, one per nesting depth (reused; see {@link FastFrame}). */
+  private readonly frames: FastFrame[] = [];
+  private readonly tracing: boolean;
   private readonly restartPolicies = new Map<number, { max: number; used: number }>();
 
   constructor(readonly options: KernelOptions = {}) {
     this.domainsMax = options.domainsMax ?? DOMAINS_LIVE_MAX_DEFAULT;
+    this.tracing = options.trace !== undefined;
     this.timeslice = Math.min(options.timesliceUnits ?? 1_000_000, FUEL_SLICE_UNITS_MAX);
     this.rootQuota = this.track(
       new MemoryQuota(options.memoryBytes ?? this.domainsMax * MEMORY_QUOTA_BYTES_DEFAULT),
@@ -372,6 +421,7 @@ export class Kernel {
       throw e;
     }
     this.track(dom);
+    dom.owner = this;
     this.domains.set(id, dom);
     this.stats.domainsLive++;
     this.stats.domainsSpawned++;
@@ -1221,7 +1271,165 @@ export class Kernel {
     }
   }
 
+  /**
+   * `call`. The common case — a valid endpoint cap with Write and GrantReply, an idle server
+   * with `genesis_handle`, no data or caps in `info`, nothing shadowed, traced or pending — takes
+   * {@link fastCall}; everything else takes the general path below, which has the same result.
+   */
   private sysCall(dom: Domain, ep: number, info: number, mr0: bigint, mr1: bigint): bigint {
+    // The fast-path guard, inlined: seL4's fastpath checks the same kind of conditions
+    // (cap type and rights, receiver waiting, no extra message words, no pending fault).
+    if (
+      info >= 0 &&
+      info < LABEL_KERNEL_MIN &&
+      dom.faultPending === undefined &&
+      dom.effects === undefined &&
+      dom.shadowOf === undefined &&
+      !dom.rewinding &&
+      !this.tracing &&
+      this.depth < CALL_DEPTH_MAX
+    ) {
+      const cap = dom.cspace.lookup(ep);
+      if (
+        cap !== undefined &&
+        (cap.rights & FAST_CALL_RIGHTS) === FAST_CALL_RIGHTS &&
+        cap.obj.type === ObjType.ENDPOINT &&
+        !cap.obj.dead
+      ) {
+        const endpoint = cap.obj as Endpoint;
+        const s = endpoint.receiver as Domain | undefined;
+        if (
+          s !== undefined &&
+          s.owner === this &&
+          s.state === 'live' &&
+          !s.active &&
+          s.suspended === undefined &&
+          s.effects === undefined &&
+          s.ex.async === undefined &&
+          s.ex.handle !== undefined &&
+          endpoint.queue.length === 0
+        ) {
+          return this.fastCall(dom, s, s.ex.handle, cap.badge, info, mr0, mr1);
+        }
+      }
+    }
+    return this.slowCall(dom, ep, info, mr0, mr1);
+  }
+
+  /**
+   * The IPC fast path (seL4 fastpath + MCS passive server): enters the idle server's handler
+   * directly on the caller's fuel. Fuel donation costs four wasm calls — read the caller's fuel,
+   * give it to the server, read what is left, give that back to the caller — because the
+   * caller is suspended inside this import, so its counter cannot change meanwhile and "charge
+   * the caller what the server used" is exactly "the caller continues with what the server left".
+   * Counters are plain number increments. No object is allocated unless the server faults or
+   * uses `reply`/`reply_save` explicitly.
+   */
+  private fastCall(
+    dom: Domain,
+    s: Domain,
+    handle: WasmFn,
+    badge: bigint,
+    info: number,
+    mr0: bigint,
+    mr1: bigint,
+  ): bigint {
+    const depth = this.depth;
+    let frame = this.frames[depth];
+    if (frame === undefined) {
+      frame = new FastFrame();
+      this.frames[depth] = frame;
+    }
+    frame.reset(handle);
+    const stats = this.stats;
+    dom.stats.ipcSent++;
+    stats.ipcMessages++;
+    stats.ipcFastpath++;
+    s.stats.ipcReceived++;
+    const m = s.msg;
+    m.info = info;
+    const w = m.words;
+    w[0] = badge;
+    w[1] = mr0;
+    w[2] = mr1;
+    const cex = dom.ex;
+    const sex = s.ex;
+    const fuel = cex.getFuel();
+    const donated = Math.max(fuel, 0);
+    sex.setFuel(donated);
+    s.active = true;
+    s.current = frame;
+    s.faultPending = undefined;
+    s.donatedUnits = 0;
+    this.depth = depth + 1;
+    let result: unknown;
+    let thrown: unknown;
+    let ok = true;
+    try {
+      result = handle(badge, info, mr0, mr1);
+    } catch (e) {
+      ok = false;
+      thrown = e;
+    }
+    this.depth = depth;
+    s.active = false;
+    s.current = undefined;
+    const left = sex.getFuel();
+    let used = donated - left;
+    if (used < 0) used = 0;
+    const own = used - s.donatedUnits;
+    if (own > 0) s.stats.fuelUsed += own;
+    s.stats.activations++;
+    stats.activations++;
+    if (!ok || s.faultPending !== undefined) {
+      if (thrown instanceof KernelAssertionError) throw thrown;
+      this.fastCallFault(s, frame, thrown, left);
+    } else {
+      if (s.probation > 0 && --s.probation === 0) s.previous = undefined;
+      if (!frame.answered) {
+        if (frame.saved) {
+          // reply_save without an answer during the call: the caller gets E_NO_REPLY (as the
+          // general path does), and the saved Reply cap is spent.
+          (frame.lazy as Reply).resolve(ERROR_REPLY(Status.E_NO_REPLY), 0n, 0n);
+        } else {
+          // The common case: the handler's return value is the reply (label 0). It goes
+          // straight into the caller's registers, never through a heap field.
+          if (frame.lazy !== undefined) frame.lazy.done = true;
+          cex.setFuel(fuel - used);
+          dom.donatedUnits += used;
+          const r = dom.msg;
+          r.info = 0;
+          const rw = r.words;
+          const v = typeof result === 'bigint' ? result : 0n;
+          rw[0] = 0n;
+          rw[1] = v;
+          rw[2] = 0n;
+          return v;
+        }
+      }
+    }
+    cex.setFuel(fuel - used);
+    dom.donatedUnits += used;
+    this.setReplyRegs(dom, frame.info, frame.mr0, frame.mr1, frame.data);
+    return frame.mr0;
+  }
+
+  /** A fault of a fast-path server: same reporting as {@link activateInner}'s nested case. */
+  private fastCallFault(s: Domain, frame: FastFrame, thrown: unknown, left: number): void {
+    const f = s.faultPending ?? classify(s.ex.fault.value as number, left, thrown);
+    s.ex.fault.value = 0;
+    if (!frame.saved) frame.lazy?.resolve(ERROR_REPLY(Status.E_SERVER_FAULT), 0n, 0n);
+    if (!frame.saved) frame.deliver(ERROR_REPLY(Status.E_SERVER_FAULT), 0n, 0n, undefined);
+    this.fault(
+      s,
+      f.kind === FaultKind.OUT_OF_BUDGET ? FaultKind.TIMEOUT : f.kind,
+      f.detail,
+      f.message,
+    );
+    if (!frame.answered) (frame.lazy as Reply).resolve(ERROR_REPLY(Status.E_NO_REPLY), 0n, 0n);
+  }
+
+  private slowCall(dom: Domain, ep: number, info: number, mr0: bigint, mr1: bigint): bigint {
     if (dom.rewinding) return this.resumeCall(dom);
     const cap = this.capOf(dom, ep, ObjType.ENDPOINT, Rights.WRITE);
     if (!cap.has(Rights.GRANT_REPLY) && !cap.has(Rights.GRANT)) {
@@ -1324,7 +1532,13 @@ export class Kernel {
   }
 
   private currentReply(dom: Domain): Reply | undefined {
-    const r = dom.current?.reply;
+    const cur = dom.current;
+    if (cur instanceof FastFrame && cur.reply === undefined && !cur.saved && !cur.answered) {
+      // A fast-path call has no Reply object until the server needs one.
+      cur.reply = new Reply(cur);
+      cur.lazy = cur.reply;
+    }
+    const r = cur?.reply;
     return r !== undefined && !r.done ? r : undefined;
   }
 
@@ -1352,6 +1566,7 @@ export class Kernel {
     const r = this.currentReply(dom);
     if (r === undefined || dom.shadowOf !== undefined) return Status.E_NO_REPLY;
     (dom.current as Activation).reply = undefined;
+    if (dom.current instanceof FastFrame) dom.current.saved = true;
     this.track(r);
     const cap = originalCap(r, Rights.WRITE);
     const cptr = dom.cspace.insert(cap);

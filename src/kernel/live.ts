@@ -288,7 +288,7 @@ function pickExport(d: Domain, kind: Activation['kind']): WasmFn | undefined {
 }
 
 function copyMessage(from: Domain, to: Domain): void {
-  Object.assign(to.msg, from.msg);
+  to.msg.copyFrom(from.msg);
   const a = from.ex;
   const b = to.ex;
   if (a.ipcBuffer >= 0 && b.ipcBuffer >= 0 && a.memory !== undefined && b.memory !== undefined) {
