@@ -82,6 +82,13 @@ export interface SecAggClientOptions {
   readonly config: SecAggSessionConfig;
   /** Randomness for keys and shares (a CryptoRng outside tests). */
   readonly rng: Rng;
+  /**
+   * Keep only the SHA-256 digest of the survivor set U3 between rounds 3 and 4 (and check the
+   * round-4 set against it) instead of a copy of U3: 32 bytes instead of 4·|U3| per client.
+   * Same check (up to SHA-256 collisions, which the signatures already rely on). For simulations
+   * that hold many clients in one process; default false (a copy, as before).
+   */
+  readonly survivorDigestOnly?: boolean;
 }
 
 /** One client of one secure-aggregation session. */
@@ -98,6 +105,8 @@ export class SecAggClient {
   /** Shares this client holds, by the neighbour they belong to: [b share, s^SK share]. */
   private held = new Map<number, [Uint32Array, Uint32Array]>();
   private survivors: Uint32Array | undefined;
+  private readonly survivorDigestOnly: boolean;
+  private survivorsDigest: Uint8Array | undefined;
   private bSeed: Uint8Array | undefined;
   private kemSeed: Uint8Array | undefined;
   private kemPk: Uint8Array | undefined;
@@ -106,6 +115,7 @@ export class SecAggClient {
     this.id = options.id;
     this.config = options.config;
     this.rng = options.rng;
+    this.survivorDigestOnly = options.survivorDigestOnly === true;
     if (this.config.channel === 'hybrid-kem') {
       this.kemSeed = this.rng.fill(new Uint8Array(HYBRID_KEM_SECRET_KEY_BYTES));
       this.kemPk = hybridKemKeyPair(this.kemSeed).publicKey;
@@ -298,7 +308,9 @@ export class SecAggClient {
     for (const v of u3)
       if (this.neighbours.has(v) && !this.held.has(v))
         fail(SecAggErrorCode.Consistency, `survivor ${v} never shared keys`, { v });
-    this.survivors = Uint32Array.from(u3);
+    if (this.survivorDigestOnly)
+      this.survivorsDigest = consistencyDigest(this.config.sessionId, u3);
+    else this.survivors = Uint32Array.from(u3);
     return {
       kind: 'consistency',
       session: this.config.sessionId,
@@ -308,6 +320,18 @@ export class SecAggClient {
         consistencyDigest(this.config.sessionId, u3),
       ),
     };
+  }
+
+  /** With `survivorDigestOnly`: a copy of the round-4 U3 if its digest is the one signed in round 3. */
+  private survivorsMatchingDigest(req: UnmaskRequest): Uint32Array | undefined {
+    const digest = this.survivorsDigest;
+    if (digest === undefined) return undefined;
+    if (
+      !(req.survivors instanceof Uint32Array) ||
+      !sameBytes(consistencyDigest(this.config.sessionId, req.survivors), digest)
+    )
+      fail(SecAggErrorCode.Consistency, 'survivor set changed between rounds 3 and 4');
+    return Uint32Array.from(req.survivors);
   }
 
   private checkUnmaskRequest(req: UnmaskRequest, survivors: Uint32Array): Set<number> {
@@ -371,7 +395,7 @@ export class SecAggClient {
    */
   unmask(req: UnmaskRequest): UnmaskMsg {
     this.enter(4, req.session, req.to);
-    const survivors = this.survivors;
+    const survivors = this.survivors ?? this.survivorsMatchingDigest(req);
     if (survivors === undefined)
       return fail(SecAggErrorCode.WrongState, 'no survivor set from round 3');
     const u3 = this.checkUnmaskRequest(req, survivors);
