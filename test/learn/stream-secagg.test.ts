@@ -10,6 +10,7 @@ import {
   runSecAggSession,
   runStreamingSecAggSession,
   SECAGG_STAGES,
+  SecAggClient,
   SecAggServer,
   type SecAggSessionConfig,
   type SecAggStage,
@@ -201,18 +202,63 @@ describe('streaming secure aggregation session', () => {
     const rng = new SeededRng(3);
     const inputs = randomInputs(rng, n, d);
     for (const stream of [false, true]) {
-      const server = new SecAggServer({ config: cfg, rng, streamMaskedInputs: stream });
-      // Round 2 messages need rounds 0–1 first: run them through a holding session's clients.
-      const { SecAggClient } = await import('../../src/learn/secagg/index.ts');
-      const clients = inputs.map((_, i) => new SecAggClient({ id: i + 1, config: cfg, rng }));
-      for (const c of clients) server.receive(c.advertise());
-      const shareReqs = server.closeAdvertise();
-      for (const c of clients) server.receive(c.share(shareReqs.get(c.id) as never));
-      const maskReqs = server.closeShare();
-      clients.forEach((c, i) => {
-        server.receive(c.maskInput(maskReqs.get(c.id) as never, inputs[i] as Uint32Array));
-      });
+      const { server } = toRound3(cfg, inputs, rng, stream);
       expect(server.retainedVectorWords).toBe(stream ? d : n * d);
     }
   });
+
+  it('a client keeping only the digest of U3 still refuses a survivor set changed after round 3', () => {
+    const n = 6;
+    const d = 8;
+    const cfg = config('full', n, 4, n - 1, d, 4);
+    const rng = new SeededRng(9);
+    const { clients, server } = toRound3(cfg, randomInputs(rng, n, d), rng, true);
+    const reqs = server.closeMaskedInput();
+    const sigs = clients.map((c) => c.consistency(reqs.get(c.id) as never));
+    const signatures = sigs.map((m) => ({ from: m.from, signature: m.signature }));
+    const all = (reqs.get(1) as { survivors: Uint32Array }).survivors;
+    const unmaskOf = (c: SecAggClient, survivors: Uint32Array) =>
+      c.unmask({
+        kind: 'unmask-request',
+        session: cfg.sessionId,
+        to: c.id,
+        survivors,
+        dropped: new Uint32Array(0),
+        signatures,
+      });
+    // Changed set: refused.
+    expect(() =>
+      unmaskOf(
+        clients[0] as SecAggClient,
+        all.filter((v) => v !== 6),
+      ),
+    ).toThrowError(expect.objectContaining({ code: 'SECAGG_CONSISTENCY' }));
+    // The same set in another buffer at an offset (as decoded from the wire): accepted.
+    const padded = new Uint32Array(all.length + 3);
+    padded.set(all, 3);
+    const msg = unmaskOf(clients[1] as SecAggClient, padded.subarray(3));
+    expect(msg.selfShares.length).toBe(n - 1);
+    expect(msg.keyShares.length).toBe(0);
+  });
 });
+
+/** Runs clients and a server (optionally streaming) through rounds 0–2. */
+function toRound3(
+  cfg: SecAggSessionConfig,
+  inputs: readonly Uint32Array[],
+  rng: SeededRng,
+  stream: boolean,
+): { clients: SecAggClient[]; server: SecAggServer } {
+  const server = new SecAggServer({ config: cfg, rng, streamMaskedInputs: stream });
+  const clients = inputs.map(
+    (_, i) => new SecAggClient({ id: i + 1, config: cfg, rng, survivorDigestOnly: stream }),
+  );
+  for (const c of clients) server.receive(c.advertise());
+  const shareReqs = server.closeAdvertise();
+  for (const c of clients) server.receive(c.share(shareReqs.get(c.id) as never));
+  const maskReqs = server.closeShare();
+  clients.forEach((c, i) => {
+    server.receive(c.maskInput(maskReqs.get(c.id) as never, inputs[i] as Uint32Array));
+  });
+  return { clients, server };
+}
