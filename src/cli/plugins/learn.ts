@@ -2,9 +2,12 @@
  * Federated learning in `genesis up`: every tile trains a predictive-maintenance model on its own
  * (generated) sensor data, pods/hubs/regions aggregate it hierarchically (HierFAVG) and the
  * global node runs rounds in the background after start, with client-level DP (tiles clip,
- * the global node adds Gaussian noise and tracks ε; rounds stop at the budget). Nothing runs
- * before start, so boot time is unchanged; tile data is generated on the first request.
- * Status: round, test accuracy and ε spent.
+ * the global node adds Gaussian noise and tracks ε; rounds stop at the budget). Each pod pass
+ * is a secure-aggregation session with its tiles over the transport (tiles mask their own
+ * updates; full SecAgg for small pods, SecAgg+ neighbourhoods for large ones), so no tile's
+ * update crosses the fabric in the clear. Nothing runs before start, so boot time is
+ * unchanged; tile data is generated on the first request.
+ * Status: round, test accuracy, ε spent, and secure pod sessions (with aborted ones).
  */
 import type { TimerHandle } from '../../core/index.ts';
 import {
@@ -26,6 +29,9 @@ export const UP_FIRST_ROUND_DELAY_MS = 1_000;
 export const UP_STOP_WAIT_MS = 500;
 /** ε budget of a `genesis up` run (δ = 1e-5); training stops when the next round would exceed it. */
 export const UP_EPSILON_BUDGET = 8;
+
+/** Deadline of each secure-aggregation round between a pod and its tiles. */
+export const UP_SECURE_ROUND_MS = 1_000;
 
 /** Subject on which the global coordinator publishes each round's model (serializeModel bytes). */
 export const GLOBAL_MODEL_SUBJECT = 'genesis.learn.global.model';
@@ -53,7 +59,8 @@ export const learnPlugin: FabricPluginFactory = (): FabricPlugin => {
         seed: 1,
         kappa: { tile: 10, pod: 2, hub: 1, region: 1 },
         tileDeadlineMs: 2_000,
-        secagg: 'off',
+        secagg: 'plus',
+        secureRoundMs: UP_SECURE_ROUND_MS,
         dpClipNorm: 1,
         dropoutRate: 0,
       };
@@ -104,6 +111,9 @@ export const learnPlugin: FabricPluginFactory = (): FabricPlugin => {
         round: s.round ?? 0,
         acc: s.accuracy ?? 0,
         eps: s.epsilon ?? 0,
+        ...(s.secureSessions === undefined
+          ? {}
+          : { secure: s.secureSessions, ...(s.secureAborted ? { aborted: s.secureAborted } : {}) }),
         ...(coordinator?.budgetExhausted === true ? { budget: 'spent' } : {}),
         ...(errors > 0 ? { errors } : {}),
       };
