@@ -26,6 +26,7 @@ import {
   x25519Shared,
 } from './keys.ts';
 import { SECAGG_KEY_BYTES } from './limits.ts';
+import { MaskJobBuilder, maskThreadsFor, runMaskJob, wipeMaskJob } from './mask-job.ts';
 import type {
   AdvertiseMsg,
   ConsistencyMsg,
@@ -41,7 +42,7 @@ import type {
   UnmaskRequest,
 } from './messages.ts';
 import { SECAGG_SHARE_PLAINTEXT_BYTES } from './messages.ts';
-import { MaskAccumulator, pairwiseSeed } from './prg.ts';
+import { MaskAccumulator } from './prg.ts';
 
 const SHARE_WORDS = shamirShareLength(SECAGG_KEY_BYTES);
 const CONSISTENCY_LABEL = Buffer.from('genesis-secagg/v1/consistency', 'ascii');
@@ -89,6 +90,12 @@ export interface SecAggClientOptions {
    * that hold many clients in one process; default false (a copy, as before).
    */
   readonly survivorDigestOnly?: boolean;
+  /**
+   * Threads that expand the masks in {@link SecAggClient.maskInput} (this one plus pool workers,
+   * at most SECAGG_MASK_THREADS_MAX). Default: one per core when the job is large. The masked
+   * vector does not depend on it.
+   */
+  readonly maskThreads?: number;
 }
 
 /** One client of one secure-aggregation session. */
@@ -96,6 +103,7 @@ export class SecAggClient {
   readonly id: number;
   private readonly config: SecAggSessionConfig;
   private readonly rng: Rng;
+  private readonly maskThreads: number | undefined;
   private readonly c: RawKeyPair;
   private readonly s: RawKeyPair;
   private readonly sig: RawKeyPair;
@@ -116,6 +124,7 @@ export class SecAggClient {
     this.config = options.config;
     this.rng = options.rng;
     this.survivorDigestOnly = options.survivorDigestOnly === true;
+    this.maskThreads = options.maskThreads;
     if (this.config.channel === 'hybrid-kem') {
       this.kemSeed = this.rng.fill(new Uint8Array(HYBRID_KEM_SECRET_KEY_BYTES));
       this.kemPk = hybridKemKeyPair(this.kemSeed).publicKey;
@@ -277,11 +286,18 @@ export class SecAggClient {
       );
     const acc = new MaskAccumulator(vectorLength);
     acc.addVector(input);
-    acc.applyPrg(this.bSeed as Uint8Array, 1);
+    const job = new MaskJobBuilder(sessionId);
+    job.addSeed(this.bSeed as Uint8Array, 1);
+    const own = job.addPrivate(this.s.privateRaw, this.s.publicRaw);
     for (const v of this.held.keys()) {
-      const shared = x25519Shared(this.s.privateKey, (this.neighbours.get(v) as NeighbourKeys).sPk);
-      acc.applyPrg(pairwiseSeed(shared, sessionId, this.id, v), this.id < v ? 1 : -1);
-      shared.fill(0);
+      const pub = job.addPublic(v, (this.neighbours.get(v) as NeighbourKeys).sPk);
+      job.addPair(own, pub, this.id, v, this.id < v ? 1 : -1);
+    }
+    const masks = job.build();
+    try {
+      runMaskJob(acc, masks, maskThreadsFor(job.size, vectorLength, this.maskThreads));
+    } finally {
+      wipeMaskJob(masks);
     }
     const y = acc.result();
     // The self-mask seed is only ever needed again as shares; wipe it (STYLE: secrets are zeroed).

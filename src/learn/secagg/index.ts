@@ -20,6 +20,7 @@ export * from './errors.ts';
 export * from './field.ts';
 export * from './keys.ts';
 export * from './limits.ts';
+export * from './mask-job.ts';
 export * from './messages.ts';
 export * from './params.ts';
 export * from './prg.ts';

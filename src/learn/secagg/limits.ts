@@ -21,6 +21,18 @@ export const SECAGG_TAG_BYTES = 16;
 export const SECAGG_MESSAGE_BYTES_MAX = SECAGG_VECTOR_WORDS_MAX * 4 + 1024 * 1024;
 /** AES-CTR keystream is produced and added in chunks of this many bytes (fits L1/L2, one allocation each). */
 export const SECAGG_PRG_CHUNK_BYTES = 32 * 1024;
+/** Most threads (the caller's plus workers) that expand masks in parallel; bounds the pool and its result buffers. */
+export const SECAGG_MASK_THREADS_MAX = 8;
+/**
+ * With the default thread count, a mask job whose keystream is smaller than this many 32-bit
+ * words runs on the caller's thread alone: handing it to workers would cost more than it saves.
+ */
+export const SECAGG_PARALLEL_WORDS_MIN = 4 * 1024 * 1024;
+/**
+ * A mask worker that makes no progress for this long is given up on, and the caller recomputes
+ * its tasks (one task is one ≤ 64 MiB keystream, well under a second even on a loaded core).
+ */
+export const SECAGG_MASK_WORKER_STALL_MS = 30_000;
 /** Default clip range (Flower's SecAgg+ `clipping_range`). */
 export const SECAGG_CLIP_RANGE_DEFAULT = 8;
 /** Default number of quantization levels (Flower's `quantization_range`, 2^22). */
@@ -29,5 +41,6 @@ export const SECAGG_QUANTIZATION_LEVELS_DEFAULT = 2 ** 22;
 export const SECAGG_MODULUS = 2 ** 32;
 
 assert(SECAGG_PRG_CHUNK_BYTES % 16 === 0, 'PRG chunks are whole AES blocks');
+assert(SECAGG_MASK_THREADS_MAX >= 1, 'at least the calling thread');
 assert(SECAGG_QUANTIZATION_LEVELS_DEFAULT < SECAGG_MODULUS, 'levels below modulus');
 assert(SECAGG_CLIENTS_MAX < 67_108_859, 'client ids are field elements');

@@ -18,7 +18,9 @@ import { SECAGG_KEY_BYTES, SECAGG_PRG_CHUNK_BYTES } from './limits.ts';
 assert(endianness() === 'LE', 'secure aggregation needs a little-endian host');
 
 const ZERO_CHUNK = Buffer.alloc(SECAGG_PRG_CHUNK_BYTES);
-const PAIR_LABEL = Buffer.from('genesis-secagg/v1/pair', 'ascii');
+/** Domain-separation label of {@link pairwiseSeed} (also used by the mask workers, see mask-job.ts). */
+export const PAIR_SEED_LABEL = 'genesis-secagg/v1/pair';
+const PAIR_LABEL = Buffer.from(PAIR_SEED_LABEL, 'ascii');
 const CHUNK_WORDS = SECAGG_PRG_CHUNK_BYTES / 4;
 
 function addWords(acc: Int32Array, w: Int32Array, offset: number): void {
@@ -92,7 +94,8 @@ export function pairwiseSeed(
 export const MASK_ADD_WASM_BASE64 =
   'AGFzbQEAAAABBwFgA39/fwADAwIAAAUDAQABBxYDBm1lbW9yeQIAA2FkZAAAA3N1YgABCn0CPQEBfyAAIAJqIQMCQANAIAAgA08NASAAIAD9AAQAIAH9AAQA/a4B/QsEACAAQRBqIQAgAUEQaiEBDAALCws9AQF/IAAgAmohAwJAA0AgACADTw0BIAAgAP0ABAAgAf0ABAD9sQH9CwQAIABBEGohACABQRBqIQEMAAsLCw==';
 
-const WASM_PAGE_BYTES = 65_536;
+/** Bytes per WebAssembly memory page (WebAssembly core spec §2.5.7). */
+export const SECAGG_WASM_PAGE_BYTES = 65_536;
 
 /**
  * The slice of the WebAssembly JS API used here, declared locally: the project's TypeScript libs
@@ -111,7 +114,10 @@ interface WasmMemory {
 }
 const wasmApi = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
 assert(wasmApi !== undefined, 'secure aggregation needs WebAssembly (Node ≥ 16 has SIMD)');
-const maskAddModule = new wasmApi.Module(Buffer.from(MASK_ADD_WASM_BASE64, 'base64'));
+/** The compiled mask-add module; WebAssembly modules can be posted to worker threads (mask-job.ts). */
+export const maskAddWasmModule: object = new wasmApi.Module(
+  Buffer.from(MASK_ADD_WASM_BASE64, 'base64'),
+);
 
 type LaneOp = (acc: number, src: number, bytes: number) => void;
 
@@ -131,11 +137,11 @@ export class MaskAccumulator {
   constructor(words: number) {
     assert(Number.isInteger(words) && words >= 1, 'accumulator length');
     this.words = words;
-    const instance = new (wasmApi as WasmApi).Instance(maskAddModule, {});
+    const instance = new (wasmApi as WasmApi).Instance(maskAddWasmModule, {});
     const memory = instance.exports.memory as WasmMemory;
     // Layout: [accumulator, padded to 16 bytes][one keystream chunk].
     this.scratch = Math.ceil((words * 4) / 16) * 16;
-    const need = Math.ceil((this.scratch + SECAGG_PRG_CHUNK_BYTES) / WASM_PAGE_BYTES);
+    const need = Math.ceil((this.scratch + SECAGG_PRG_CHUNK_BYTES) / SECAGG_WASM_PAGE_BYTES);
     if (need > 1) memory.grow(need - 1);
     this.bytes = new Uint8Array(memory.buffer);
     this.add = instance.exports.add as LaneOp;

@@ -9,13 +9,9 @@ import type { KeyObject } from 'node:crypto';
 import { assert, type Logger, type Rng } from '../../core/index.ts';
 import { SecAggError, SecAggErrorCode, type SecAggErrorCodeValue } from './errors.ts';
 import { LagrangeCache, shamirCombine } from './field.ts';
-import {
-  x25519PrivateFromRaw,
-  x25519PublicKeyObject,
-  x25519PublicOf,
-  x25519Shared,
-} from './keys.ts';
+import { x25519PrivateFromRaw, x25519PublicOf } from './keys.ts';
 import { SECAGG_KEY_BYTES } from './limits.ts';
+import { MaskJobBuilder, maskThreadsFor, runMaskJob, wipeMaskJob } from './mask-job.ts';
 import {
   type AdvertiseMsg,
   type ConsistencyRequest,
@@ -30,7 +26,7 @@ import {
   validateClientMessage,
 } from './messages.ts';
 import { buildNeighbourhoods } from './params.ts';
-import { MaskAccumulator, pairwiseSeed } from './prg.ts';
+import { MaskAccumulator } from './prg.ts';
 
 /** Stands in for a masked input already added to the running sum (streaming option). */
 const STREAMED_Y = new Uint32Array(0);
@@ -48,6 +44,12 @@ export interface SecAggServerOptions {
    * instead of O(n·vector). Default false (every message kept, as before).
    */
   readonly streamMaskedInputs?: boolean;
+  /**
+   * Threads that regenerate masks in {@link SecAggServer.closeUnmask} (this one plus pool
+   * workers, at most SECAGG_MASK_THREADS_MAX). Default: one per core when the job is large.
+   * The sum does not depend on it.
+   */
+  readonly maskThreads?: number;
 }
 
 /** Counters of the unmasking round. */
@@ -69,6 +71,7 @@ export class SecAggServer {
   private readonly config: SecAggSessionConfig;
   private readonly rng: Rng;
   private readonly logger: Logger | undefined;
+  private readonly maskThreads: number | undefined;
   private round = 0;
   private readonly inbox: Map<number, SecAggClientMessage>[] = [
     new Map(),
@@ -91,6 +94,7 @@ export class SecAggServer {
     this.config = options.config;
     this.rng = options.rng;
     this.logger = options.logger;
+    this.maskThreads = options.maskThreads;
     this.maskedSum =
       options.streamMaskedInputs === true
         ? new MaskAccumulator(this.config.vectorLength)
@@ -398,16 +402,9 @@ export class SecAggServer {
         acc.addVector(m.y);
       }
     }
-    // Each survivor's masking key is imported once, not once per dropped neighbour.
-    const publics = new Map<number, KeyObject>();
-    const publicOf = (v: number): KeyObject => {
-      let k = publics.get(v);
-      if (k === undefined) {
-        k = x25519PublicKeyObject((this.keys.get(v) as AdvertiseMsg).sPk);
-        publics.set(v, k);
-      }
-      return k;
-    };
+    // Shares are combined here; the masks they unlock go into one job that runs on several
+    // threads (mask-job.ts). Each survivor's masking key is imported once per thread.
+    const job = new MaskJobBuilder(this.config.sessionId);
     const selfIndex = this.indexShares(responders, true);
     const keyIndex = this.indexShares(responders, false);
     let selfMasksRemoved = 0;
@@ -415,7 +412,7 @@ export class SecAggServer {
     for (const u of this.u3) {
       const { xs, shares } = this.sharesOf(u, selfIndex);
       const b = shamirCombine(shares, lambdaOf(xs), SECAGG_KEY_BYTES);
-      acc.applyPrg(b, -1);
+      job.addSeed(b, -1);
       b.fill(0);
       selfMasksRemoved++;
     }
@@ -432,9 +429,9 @@ export class SecAggServer {
       } catch {
         key = undefined;
       }
-      sk.fill(0);
       // Node derives the public key from d; it must equal the advertised one, or the shares lied.
       if (key === undefined || !Buffer.from(x25519PublicOf(key)).equals(Buffer.from(sPk))) {
+        sk.fill(0);
         this.round = -1;
         abort(
           SecAggErrorCode.TooFewShares,
@@ -442,12 +439,20 @@ export class SecAggServer {
           { of: u },
         );
       }
+      const priv = job.addPrivate(sk, sPk);
+      sk.fill(0);
       for (const v of survivingNbs) {
-        const seed = pairwiseSeed(x25519Shared(key, publicOf(v)), this.config.sessionId, u, v);
+        const pub = job.addPublic(v, (this.keys.get(v) as AdvertiseMsg).sPk);
         // y_v holds +PRG(s_{v,u}) when v < u: remove it with the opposite sign.
-        acc.applyPrg(seed, v < u ? -1 : 1);
+        job.addPair(priv, pub, u, v, v < u ? -1 : 1);
         pairMasksRecovered++;
       }
+    }
+    const masks = job.build();
+    try {
+      runMaskJob(acc, masks, maskThreadsFor(job.size, this.config.vectorLength, this.maskThreads));
+    } finally {
+      wipeMaskJob(masks);
     }
     this.unmaskStats = { pairMasksRecovered, selfMasksRemoved };
     return acc.result();
