@@ -4,7 +4,7 @@
  * stage, CPU time measured per party. The same state machines run between real nodes.
  */
 import { randomBytes } from 'node:crypto';
-import type { Rng } from '../../core/index.ts';
+import { assert, type Rng } from '../../core/index.ts';
 import { SecAggClient } from './client.ts';
 import { isSecAggError, SecAggError, SecAggErrorCode } from './errors.ts';
 import {
@@ -259,6 +259,84 @@ export const SECAGG_STREAM_BATCH_CLIENTS = 32;
 /** Largest batch a caller may ask for (bounds the live vectors: 2 × batch × vector). */
 export const SECAGG_STREAM_BATCH_CLIENTS_MAX = 4096;
 
+/** One client step handed to a {@link SecAggClientHost}: the client, its request, its input. */
+export interface SecAggClientStep {
+  /** Client index (protocol id index + 1). */
+  readonly index: number;
+  /** The server's request of this round (none in round 0). */
+  readonly request?: SecAggServerMessage;
+  /** Round 2 only: the client's quantized input (the host may take ownership of it). */
+  readonly input?: Uint32Array;
+}
+
+/** What a client did with a {@link SecAggClientStep}. */
+export interface SecAggClientStepResult {
+  readonly index: number;
+  /** The client's message, or undefined when it refused (see `error`) and left the round. */
+  readonly message?: SecAggClientMessage;
+  readonly error?: SecAggError;
+  /** CPU time of the step, ms. */
+  readonly ms: number;
+}
+
+/**
+ * Where the clients of a simulated session live and run: this thread
+ * ({@link InProcessClientHost}) or worker threads (the simulator's host), so that many
+ * simulated clients use every core. Clients are created by {@link open} and keep their state
+ * between steps; a host serves one session at a time.
+ */
+export interface SecAggClientHost {
+  /** Creates clients 0..n−1 of a session (keys from `rng`). */
+  open(config: SecAggSessionConfig, rng: Rng): Promise<void>;
+  /** Runs one round's step of each listed client; results in the order of `steps`. */
+  step(round: number, steps: readonly SecAggClientStep[]): Promise<SecAggClientStepResult[]>;
+  /** Drops the session's clients. */
+  release(): Promise<void>;
+}
+
+/** Runs one protocol round of one client (round 2 needs the input). */
+export function secAggClientStep(
+  c: SecAggClient,
+  round: number,
+  req: SecAggServerMessage | undefined,
+  input: Uint32Array | undefined,
+): SecAggClientMessage {
+  return clientStep(c, round, req, input ?? EMPTY_INPUT);
+}
+
+/** Clients on the calling thread, sharing the session's rng (as {@link runSecAggSession}). */
+export class InProcessClientHost implements SecAggClientHost {
+  private clients: SecAggClient[] = [];
+
+  async open(config: SecAggSessionConfig, rng: Rng): Promise<void> {
+    this.clients = [];
+    for (let i = 0; i < config.n; i++)
+      this.clients.push(new SecAggClient({ id: i + 1, config, rng, survivorDigestOnly: true }));
+  }
+
+  async step(round: number, steps: readonly SecAggClientStep[]): Promise<SecAggClientStepResult[]> {
+    return steps.map((s) => {
+      const client = this.clients[s.index];
+      assert(client !== undefined, 'client of this session');
+      const t0 = performance.now();
+      try {
+        return {
+          index: s.index,
+          message: secAggClientStep(client, round, s.request, s.input),
+          ms: performance.now() - t0,
+        };
+      } catch (e) {
+        if (!isSecAggError(e)) throw e;
+        return { index: s.index, error: e, ms: performance.now() - t0 };
+      }
+    });
+  }
+
+  async release(): Promise<void> {
+    this.clients = [];
+  }
+}
+
 /** Options of {@link runStreamingSecAggSession}. */
 export interface StreamingSecAggSessionOptions {
   readonly config: SecAggSessionConfig;
@@ -266,14 +344,16 @@ export interface StreamingSecAggSessionOptions {
    * The already-quantized input of client index i (protocol id i + 1), or `undefined` when the
    * client cannot produce one (it then vanishes before sending its masked input). Called at most
    * once per client, only for clients that reach round 2, in increasing index order, with at
-   * most 2 × `batchClients` calls whose results are not yet masked.
+   * most 2 × `batchClients` inputs produced and not yet masked.
    */
   readonly input: (index: number) => Uint32Array | undefined | Promise<Uint32Array | undefined>;
   readonly rng: Rng;
   /** Client index → stage at which it vanishes. */
   readonly dropouts?: ReadonlyMap<number, SecAggStage>;
-  /** Default {@link SECAGG_STREAM_BATCH_CLIENTS}. */
+  /** Clients per step batch; default {@link SECAGG_STREAM_BATCH_CLIENTS}. */
   readonly batchClients?: number;
+  /** Where the clients run; default a fresh {@link InProcessClientHost}. */
+  readonly host?: SecAggClientHost;
 }
 
 /** Result of {@link runStreamingSecAggSession}. */
@@ -282,8 +362,8 @@ export interface StreamingSecAggSessionResult extends SecAggSessionResult {
   readonly peakLiveInputs: number;
   /** Most vector words the server held at once (its running sum). */
   readonly serverVectorWordsMax: number;
-  /** Wall time spent waiting for inputs (e.g. training), ms; not counted in client/server ms. */
-  readonly inputWaitMs: number;
+  /** Wall time spent waiting for inputs and client steps, ms. */
+  readonly waitMs: number;
 }
 
 /**
@@ -292,8 +372,9 @@ export interface StreamingSecAggSessionResult extends SecAggSessionResult {
  * produced on demand, masked by its own {@link SecAggClient}, handed to a {@link SecAggServer}
  * with `streamMaskedInputs` (which adds it to a running sum on receipt) and dropped. Rounds 3
  * and 4 then run as usual; unmasking removes the survivors' self-masks and the dropped clients'
- * pairwise masks from the same running sum. Same messages, same checks, same sum as
- * {@link runSecAggSession} for the same inputs (tested).
+ * pairwise masks from the same running sum. Clients step in batches of `batchClients`, two
+ * batches in flight (one on the host while the server takes the other's messages). Same
+ * messages, same checks, same sum as {@link runSecAggSession} for the same inputs (tested).
  * @throws {SecAggError} SECAGG_BAD_CONFIG for a bad batch size or an input of the wrong length.
  */
 export async function runStreamingSecAggSession(
@@ -314,106 +395,97 @@ export async function runStreamingSecAggSession(
   };
   const droppedByStage = emptyStages();
   const server = new SecAggServer({ config, rng, streamMaskedInputs: true });
-  const parties: Party[] = [];
-  for (let i = 0; i < config.n; i++) {
-    const t0 = performance.now();
-    const client = new SecAggClient({ id: i + 1, config, rng, survivorDigestOnly: true });
-    parties.push({ client, index: i, ms: performance.now() - t0, alive: true });
-  }
+  const host = o.host ?? new InProcessClientHost();
+  const clientMs = new Float64Array(config.n);
+  const alive = new Uint8Array(config.n).fill(1);
+  const t0 = performance.now();
+  await host.open(config, rng);
+  // Key generation of all clients, spread evenly (hosts may create them in parallel).
+  clientMs.fill((performance.now() - t0) / config.n);
   let serverMs = 0;
   let serverUnmaskMs = 0;
-  let inputWaitMs = 0;
+  let waitMs = 0;
   let live = 0;
   let peakLiveInputs = 0;
   let serverVectorWordsMax = 0;
   let requests = new Map<number, SecAggServerMessage>();
   let aborted: SecAggError | undefined;
   let sum: Uint32Array | undefined;
-  const leave = (p: Party, round: number): void => {
-    p.alive = false;
+  const leave = (i: number, round: number): void => {
+    alive[i] = 0;
     droppedByStage[SECAGG_STAGES[round] as SecAggStage]++;
   };
-  /** One client's step and the server's receipt; false when the client refused and left. */
-  const step = (p: Party, round: number, input?: Uint32Array): boolean => {
-    const req = requests.get(p.client.id);
-    const t0 = performance.now();
-    let msg: SecAggClientMessage;
-    try {
-      msg =
-        round === 2 && req?.kind === 'masked-input-request' && input !== undefined
-          ? p.client.maskInput(req, input)
-          : clientStep(p.client, round, req, EMPTY_INPUT);
-    } catch (e) {
-      if (!isSecAggError(e)) throw e;
-      leave(p, round);
-      return false;
-    } finally {
-      p.ms += performance.now() - t0;
-    }
-    // The request (for round 2: the ciphertexts of the shares) is not needed any more.
-    requests.delete(p.client.id);
-    const t1 = performance.now();
-    server.receive(msg);
-    serverMs += performance.now() - t1;
-    return true;
-  };
-  const leaving = (p: Party, round: number): boolean =>
-    stageOf(p.index) <= round || (round > 0 && !requests.has(p.client.id));
-  for (let round = 0; round < SECAGG_STAGES.length && aborted === undefined; round++) {
+  /** Round 2: the batch's inputs (a client without one vanishes), then its steps. */
+  const prepare = async (round: number, idx: number[]): Promise<SecAggClientStepResult[]> => {
+    const steps: SecAggClientStep[] = [];
     if (round === 2) {
-      const senders: Party[] = [];
-      for (const p of parties) {
-        if (!p.alive) continue;
-        if (leaving(p, round)) leave(p, round);
-        else senders.push(p);
-      }
-      const fetch = (from: number): Promise<(Uint32Array | undefined)[]> =>
-        Promise.all(
-          senders.slice(from, from + batch).map(async (p) => {
-            const x = await o.input(p.index);
-            if (x !== undefined) {
-              live++;
-              peakLiveInputs = Math.max(peakLiveInputs, live);
-            }
-            return x;
-          }),
-        );
-      let next: Promise<(Uint32Array | undefined)[]> | undefined =
-        senders.length > 0 ? fetch(0) : undefined;
-      for (let from = 0; next !== undefined; from += batch) {
-        const t0 = performance.now();
-        const inputs = await next;
-        inputWaitMs += performance.now() - t0;
-        // Produce the next batch (on other threads, if the producer uses them) while masking this one.
-        next = from + batch < senders.length ? fetch(from + batch) : undefined;
-        for (let j = 0; j < inputs.length; j++) {
-          const p = senders[from + j] as Party;
-          const x = inputs[j];
-          if (x === undefined) {
-            leave(p, round);
-            continue;
+      const inputs = await Promise.all(
+        idx.map(async (i) => {
+          const x = await o.input(i);
+          if (x !== undefined) {
+            live++;
+            peakLiveInputs = Math.max(peakLiveInputs, live);
           }
-          if (x.length !== config.vectorLength)
-            bad(
-              'input',
-              `client ${p.index} has ${x.length} words, expected ${config.vectorLength}`,
-            );
-          inputs[j] = undefined;
-          step(p, round, x);
-          live--;
-        }
-        serverVectorWordsMax = Math.max(serverVectorWordsMax, server.retainedVectorWords);
-        await new Promise((resolve) => setImmediate(resolve));
-      }
+          return x;
+        }),
+      );
+      idx.forEach((i, j) => {
+        const x = inputs[j];
+        if (x === undefined) return;
+        if (x.length !== config.vectorLength)
+          bad('input', `client ${i} has ${x.length} words, expected ${config.vectorLength}`);
+        steps.push({ index: i, request: requests.get(i + 1) as SecAggServerMessage, input: x });
+      });
     } else {
-      for (const p of parties) {
-        if (!p.alive) continue;
-        if (leaving(p, round)) leave(p, round);
-        else step(p, round);
+      for (const i of idx) {
+        const request = requests.get(i + 1);
+        steps.push(request === undefined ? { index: i } : { index: i, request });
       }
+    }
+    try {
+      return await host.step(round, steps);
+    } finally {
+      live -= round === 2 ? steps.length : 0;
+    }
+  };
+  for (let round = 0; round < SECAGG_STAGES.length && aborted === undefined; round++) {
+    const senders: number[] = [];
+    for (let i = 0; i < config.n; i++) {
+      if (alive[i] === 0) continue;
+      if (stageOf(i) <= round || (round > 0 && !requests.has(i + 1))) leave(i, round);
+      else senders.push(i);
+    }
+    const batches: number[][] = [];
+    for (let from = 0; from < senders.length; from += batch)
+      batches.push(senders.slice(from, from + batch));
+    // Two batches in flight: the host steps (and, in round 2, inputs are produced for) batch
+    // b + 1 while the server takes batch b's messages.
+    let next = batches.length > 0 ? prepare(round, batches[0] as number[]) : undefined;
+    for (let b = 0; next !== undefined; b++) {
+      const t1 = performance.now();
+      const results = await next;
+      waitMs += performance.now() - t1;
+      next = b + 1 < batches.length ? prepare(round, batches[b + 1] as number[]) : undefined;
+      const answered = new Set<number>();
+      for (const r of results) {
+        answered.add(r.index);
+        clientMs[r.index] = (clientMs[r.index] as number) + r.ms;
+        // The request (for round 2: the ciphertexts of the shares) is not needed any more.
+        requests.delete(r.index + 1);
+        if (r.message === undefined) {
+          leave(r.index, round);
+          continue;
+        }
+        const t2 = performance.now();
+        server.receive(r.message);
+        serverMs += performance.now() - t2;
+      }
+      // Round 2: clients without an input vanish before sending their masked input.
+      for (const i of batches[b] as number[]) if (!answered.has(i)) leave(i, round);
+      serverVectorWordsMax = Math.max(serverVectorWordsMax, server.retainedVectorWords);
     }
     requests.clear();
-    const t2 = performance.now();
+    const t3 = performance.now();
     try {
       const r = closeRound(server, round);
       if (r instanceof Uint32Array) sum = r;
@@ -422,18 +494,21 @@ export async function runStreamingSecAggSession(
       if (!isSecAggError(e)) throw e;
       aborted = e;
     }
-    const dt = performance.now() - t2;
+    const dt = performance.now() - t3;
     serverMs += dt;
     if (round === SECAGG_STAGES.length - 1) serverUnmaskMs = dt;
     serverVectorWordsMax = Math.max(serverVectorWordsMax, server.retainedVectorWords);
     await new Promise((resolve) => setImmediate(resolve));
   }
+  await host.release();
   const survivorIds = new Set(aborted === undefined ? server.survivors : []);
+  const survivors: number[] = [];
+  for (let i = 0; i < config.n; i++) if (survivorIds.has(i + 1)) survivors.push(i);
   return {
     ...(sum === undefined || aborted !== undefined ? {} : { sum }),
-    survivors: parties.filter((p) => survivorIds.has(p.client.id)).map((p) => p.index),
+    survivors,
     ...(aborted === undefined ? {} : { aborted }),
-    clientMs: parties.map((p) => p.ms),
+    clientMs: Array.from(clientMs),
     serverMs,
     serverUnmaskMs,
     pairMasksRecovered: server.stats.pairMasksRecovered,
@@ -442,7 +517,7 @@ export async function runStreamingSecAggSession(
     rejected: server.rejected,
     peakLiveInputs,
     serverVectorWordsMax,
-    inputWaitMs,
+    waitMs,
   };
 }
 

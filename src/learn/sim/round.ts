@@ -138,8 +138,8 @@ export class Aggregation {
         /** Most vector words the SecAgg server held at once. */
         readonly serverVectorWordsMax: number;
         readonly wallMs: number;
-        /** Time the protocol waited for updates to be produced (trained). */
-        readonly inputWaitMs: number;
+        /** Time the protocol waited for updates (training) and client steps. */
+        readonly waitMs: number;
       }
     | undefined;
 
@@ -414,7 +414,7 @@ export class Aggregation {
       peakLiveInputs: r.peakLiveInputs,
       serverVectorWordsMax: r.serverVectorWordsMax,
       wallMs: performance.now() - t0,
-      inputWaitMs: r.inputWaitMs,
+      waitMs: r.waitMs,
     };
     // Clients not in the sum, except those the guard rejected (counted as rejected).
     const rejectedHere = this.guard.rejectedTotal - this.rejectedAtBegin;
