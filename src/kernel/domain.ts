@@ -145,6 +145,8 @@ export class Domain extends KObject {
   active = false;
   /** Queued in a ready queue. */
   queued = false;
+  /** In the kernel's depleted set (a flag, so the wake-up path needs no Set lookup). */
+  depleted = false;
   readySinceUnits = 0;
   pendingMain = false;
   /** An unwound activation waiting to be rewound (preempted or blocked in `call`). */

@@ -217,6 +217,10 @@ class FastFrame implements Activation, ReplySink {
 
 function noop(): void {}
 
+/** `current` of a domain running a notification handler on the lean path (it has no reply and
+ * is never unwound, so one shared record serves every such activation). */
+const NOTIFY_ACTIVATION: Activation = { kind: 'notify', fn: noop, args: [], reply: undefined };
+
 /** Thrown through wasm frames by a syscall that faults its caller. */
 class DomainFault extends Error {
   constructor(
@@ -297,8 +301,9 @@ export class Kernel {
   createNotification(): Cap {
     const n = this.track(new Notification());
     n.onSignal = () => {
-      const d = n.bound === undefined ? undefined : this.domains.get(n.bound.id);
-      if (d !== undefined) this.makeReady(d);
+      // `bound` is always a Domain; the owner check replaces a map lookup on the signal path.
+      const d = n.bound as Domain | undefined;
+      if (d !== undefined && d.owner === this && d.state !== 'dead') this.makeReady(d);
     };
     return originalCap(n, Rights.ALL);
   }
@@ -496,6 +501,7 @@ export class Kernel {
     dom.state = 'dead';
     this.domains.delete(dom.id);
     this.depleted.delete(dom);
+    dom.depleted = false;
     this.stats.domainsLive--;
     dom.quota.unreserve(dom.memoryBytesMax);
     for (const c of dom.cspace.slots) if (c !== undefined) deleteCap(c);
@@ -623,7 +629,7 @@ export class Kernel {
   // ---------------------------------------------------------------- scheduler
 
   private makeReady(dom: Domain): void {
-    if (dom.queued || !this.hasWork(dom) || this.depleted.has(dom)) return;
+    if (dom.queued || dom.depleted || !this.hasWork(dom)) return;
     const p = dom.sched.priority;
     this.ready[p]?.push(dom);
     this.readyBits[p >>> 5] = (this.readyBits[p >>> 5] as number) | (1 << (p & 31));
@@ -681,6 +687,7 @@ export class Kernel {
       if (!this.hasWork(dom)) continue;
       if (!dom.sched.refill(this.stats.nowUnits)) {
         this.depleted.add(dom);
+        dom.depleted = true;
         continue;
       }
       this.dispatch(dom);
@@ -693,9 +700,12 @@ export class Kernel {
   private releaseDepleted(): void {
     if (this.depleted.size === 0) return;
     for (const d of this.depleted) {
-      if (d.state !== 'live') this.depleted.delete(d);
-      else if (d.sched.refill(this.stats.nowUnits)) {
+      if (d.state !== 'live') {
         this.depleted.delete(d);
+        d.depleted = false;
+      } else if (d.sched.refill(this.stats.nowUnits)) {
+        this.depleted.delete(d);
+        d.depleted = false;
         this.makeReady(d);
       }
     }
@@ -725,6 +735,20 @@ export class Kernel {
     this.recordLatency(this.stats.nowUnits - dom.readySinceUnits);
     const ex = dom.ex;
     let act: Activation;
+    const n = dom.boundNotification;
+    if (
+      n !== undefined &&
+      n.word !== 0n &&
+      !dom.pendingMain &&
+      dom.suspended === undefined &&
+      ex.notify !== undefined &&
+      ex.async === undefined &&
+      dom.effects === undefined &&
+      !this.tracing
+    ) {
+      this.dispatchNotify(dom, ex.notify, n.take());
+      return;
+    }
     if (dom.suspended !== undefined) {
       act = dom.suspended;
       dom.suspended = undefined;
@@ -758,6 +782,51 @@ export class Kernel {
     const fuel = ex.async !== undefined ? Math.min(this.timeslice, budget) : budget;
     const used = this.activate(dom, act, fuel, true);
     dom.sched.remaining -= used;
+  }
+
+  /**
+   * The signal → handler path without the general activation machinery: no Activation or args
+   * array is allocated and the handler is called directly. Only for domains that cannot be
+   * unwound (no Asyncify), are not mirrored by a shadow and run untraced; the semantics are
+   * those of {@link activateInner} for a top-level `notify` activation.
+   */
+  private dispatchNotify(dom: Domain, fn: WasmFn, bits: bigint): void {
+    const ex = dom.ex;
+    const fuel = dom.sched.budget;
+    ex.setFuel(fuel);
+    dom.active = true;
+    dom.current = NOTIFY_ACTIVATION;
+    dom.faultPending = undefined;
+    dom.donatedUnits = 0;
+    this.depth++;
+    let ok = true;
+    let thrown: unknown;
+    try {
+      fn(bits);
+    } catch (e) {
+      ok = false;
+      thrown = e;
+    }
+    this.depth--;
+    dom.active = false;
+    dom.current = undefined;
+    const left = ex.getFuel();
+    const used = Math.max(0, fuel - left);
+    const own = used - dom.donatedUnits;
+    if (own > 0) dom.stats.fuelUsed += own;
+    dom.stats.activations++;
+    this.stats.activations++;
+    this.stats.nowUnits += used;
+    dom.sched.remaining -= used;
+    if (!ok || dom.faultPending !== undefined) {
+      if (thrown instanceof KernelAssertionError) throw thrown;
+      const f = dom.faultPending ?? classify(ex.fault.value as number, left, thrown);
+      ex.fault.value = 0;
+      this.fault(dom, f.kind, f.detail, f.message);
+      return;
+    }
+    dom.lastResult = undefined;
+    if (dom.probation > 0 && --dom.probation === 0) dom.previous = undefined;
   }
 
   /**

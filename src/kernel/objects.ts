@@ -113,7 +113,9 @@ export class Notification extends KObject {
   onSignal: (() => void) | undefined;
 
   signal(bits: bigint): void {
-    this.word |= bits === 0n ? 1n : bits;
+    const b = bits === 0n ? 1n : bits;
+    // No BigInt allocation in the common case (word empty): the badge itself is stored.
+    this.word = this.word === 0n ? b : this.word | b;
     this.onSignal?.();
   }
 
