@@ -83,6 +83,7 @@ export class SecAggServer {
   private readonly rejectedByCode = new Map<string, number>();
   private keys = new Map<number, AdvertiseMsg>();
   private graph = new Map<number, number[]>();
+  private readonly nbSets = new Map<number, Set<number>>();
   private u2 = new Set<number>();
   private u3 = new Uint32Array(0);
   private u3set = new Set<number>();
@@ -208,8 +209,19 @@ export class SecAggServer {
     inbox.set(msg.from, msg);
   }
 
+  /** N(id) as a set, built once per client (each message of rounds 1 and 4 is checked against it). */
+  private neighbourSet(id: number): Set<number> {
+    let s = this.nbSets.get(id);
+    if (s === undefined) {
+      // The graph is built over the advertisers (closeAdvertise), so every neighbour has keys.
+      s = new Set(this.graph.get(id) ?? []);
+      this.nbSets.set(id, s);
+    }
+    return s;
+  }
+
   private checkShare(msg: ShareMsg): void {
-    const nbs = new Set((this.graph.get(msg.from) ?? []).filter((v) => this.keys.has(v)));
+    const nbs = this.neighbourSet(msg.from);
     const seen = new Set<number>();
     for (const { to } of msg.shares) {
       if (!nbs.has(to) || seen.has(to))
@@ -227,7 +239,7 @@ export class SecAggServer {
   }
 
   private checkUnmask(msg: UnmaskMsg): void {
-    const nbs = new Set(this.graph.get(msg.from) ?? []);
+    const nbs = this.neighbourSet(msg.from);
     const seen = new Set<number>();
     for (const { of } of msg.selfShares) {
       if (!nbs.has(of) || !this.u3set.has(of) || seen.has(of))
@@ -323,13 +335,19 @@ export class SecAggServer {
   closeConsistency(): Map<number, UnmaskRequest> {
     const inbox = this.close(3);
     const out = new Map<number, UnmaskRequest>();
+    // One entry object per signer, shared by every request that lists it (full SecAgg sends
+    // n − 1 signatures to each of n clients: n² references, but only n objects).
+    const entries = new Map<number, { from: number; signature: Uint8Array }>();
+    for (const [v, m] of inbox)
+      if (m.kind === 'consistency') entries.set(v, { from: v, signature: m.signature });
     for (const to of inbox.keys()) {
       const nbs = this.graph.get(to) ?? [];
       const dropped = Uint32Array.from(nbs.filter((v) => this.u2.has(v) && !this.u3set.has(v)));
-      const signatures = nbs.flatMap((v) => {
-        const m = inbox.get(v);
-        return m?.kind === 'consistency' ? [{ from: v, signature: m.signature }] : [];
-      });
+      const signatures: { from: number; signature: Uint8Array }[] = [];
+      for (const v of nbs) {
+        const e = entries.get(v);
+        if (e !== undefined) signatures.push(e);
+      }
       out.set(to, {
         kind: 'unmask-request',
         session: this.config.sessionId,
@@ -342,21 +360,28 @@ export class SecAggServer {
     return out;
   }
 
-  /** Indexes round-4 shares by the client they belong to: of → [holder, share] in holder order. */
+  /**
+   * Indexes round-4 shares by the client they belong to, keeping only the first t holders (in
+   * holder order) of each: of → parallel lists of holders and shares. Only t are ever combined.
+   */
   private indexShares(
     responders: Map<number, UnmaskMsg>,
     self: boolean,
-  ): Map<number, [number, Uint32Array][]> {
-    const out = new Map<number, [number, Uint32Array][]>();
+  ): Map<number, { xs: number[]; shares: Uint32Array[] }> {
+    const { t } = this.config;
+    const out = new Map<number, { xs: number[]; shares: Uint32Array[] }>();
     for (const v of [...responders.keys()].sort((a, b) => a - b)) {
       const m = responders.get(v) as UnmaskMsg;
       for (const { of, share } of self ? m.selfShares : m.keyShares) {
         let l = out.get(of);
         if (l === undefined) {
-          l = [];
+          l = { xs: [], shares: [] };
           out.set(of, l);
         }
-        l.push([v, share]);
+        if (l.xs.length < t) {
+          l.xs.push(v);
+          l.shares.push(share);
+        }
       }
     }
     return out;
@@ -365,18 +390,18 @@ export class SecAggServer {
   /** The first t shares of `of` (in holder order) and their holders, or an abort. */
   private sharesOf(
     of: number,
-    index: Map<number, [number, Uint32Array][]>,
+    index: Map<number, { xs: number[]; shares: Uint32Array[] }>,
   ): { xs: number[]; shares: Uint32Array[] } {
-    const l = (index.get(of) ?? []).slice(0, this.config.t);
-    if (l.length < this.config.t) {
+    const l = index.get(of) ?? { xs: [], shares: [] };
+    if (l.xs.length < this.config.t) {
       this.round = -1;
       abort(
         SecAggErrorCode.TooFewShares,
-        `only ${l.length} shares of client ${of}, threshold ${this.config.t}`,
-        { of, shares: l.length },
+        `only ${l.xs.length} shares of client ${of}, threshold ${this.config.t}`,
+        { of, shares: l.xs.length },
       );
     }
-    return { xs: l.map((e) => e[0]), shares: l.map((e) => e[1]) };
+    return l;
   }
 
   /**
