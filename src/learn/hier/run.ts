@@ -12,6 +12,7 @@ import {
   silentLogger,
   type Topology,
 } from '../../core/index.ts';
+import { generateTileData } from '../data/pdm.ts';
 import { LearnError, LearnErrorCode } from '../errors.ts';
 import { evaluate, initParams, paramCount } from '../model/model.ts';
 import type { TrainPool } from '../model/pool.ts';
@@ -44,6 +45,8 @@ export interface HierOptions {
   readonly kappa?: Partial<Omit<Kappa, 'tile'>>;
   /** Deadline of one tile's training, ms (default 5000). */
   readonly tileDeadlineMs?: number;
+  /** With SecAgg: deadline of each protocol round after round 0, ms (default 2000). */
+  readonly secureRoundMs?: number;
 }
 
 /** A topology with about `clients` tiles: 8 tiles a pod, 4 pods a hub, 2 hubs a region. */
@@ -80,22 +83,48 @@ export interface HierDeps {
   readonly shouldStop?: () => boolean;
 }
 
+/** The services {@link attachLearners} attached, for counters. */
+export interface AttachedLearners {
+  readonly tiles: TileLearner[];
+  readonly aggregators: LevelAggregator[];
+}
+
 /**
  * Attaches learn services to every node of a fabric (tiles learn, pods/hubs/regions aggregate,
  * global coordinates). Used by {@link runHierarchical} and the `genesis up` plugin.
+ * @param attached when given, receives the tile and aggregator services.
  */
 export function attachLearners(
   fabric: EmbeddedFabric,
   settings: HierSettings,
   global: Omit<ConstructorParameters<typeof GlobalCoordinator>[0], keyof HierSettings>,
+  attached?: AttachedLearners,
 ): GlobalCoordinator {
   const coordinator = new GlobalCoordinator({ ...settings, ...global });
   for (const node of fabric.nodes.values()) {
-    if (node.level === 'tile') node.attach(new TileLearner(settings));
-    else if (node.level === 'global') node.attach(coordinator);
-    else node.attach(new LevelAggregator(settings));
+    if (node.level === 'tile') {
+      const t = new TileLearner(settings);
+      attached?.tiles.push(t);
+      node.attach(t);
+    } else if (node.level === 'global') node.attach(coordinator);
+    else {
+      const a = new LevelAggregator(settings);
+      attached?.aggregators.push(a);
+      node.attach(a);
+    }
   }
   return coordinator;
+}
+
+/** Secure-aggregation rejections at pods and tiles, by error code. */
+function secureRejections(a: AttachedLearners): Record<string, number> {
+  const out: Record<string, number> = {};
+  const add = (m: ReadonlyMap<string, number>): void => {
+    for (const [code, v] of m) out[code] = (out[code] ?? 0) + v;
+  };
+  for (const x of a.aggregators) add(x.secureRejectedByCode);
+  for (const t of a.tiles) add(t.secureRejectedByCode);
+  return out;
 }
 
 /** Runs a hierarchical simulation and returns the same report as the flat simulator. */
@@ -136,6 +165,7 @@ export async function runHierarchical(
     kappa: kappaFor(c.localSteps, o),
     tileDeadlineMs: o.tileDeadlineMs ?? 5000,
     secagg: c.secagg,
+    ...(o.secureRoundMs === undefined ? {} : { secureRoundMs: o.secureRoundMs }),
     ...(c.dp === undefined ? {} : { dpClipNorm: c.dp.clipNorm }),
     dropoutRate: c.dropoutRate,
     ...(pool === undefined ? {} : { train: (t) => pool.run(t) }),
@@ -143,22 +173,28 @@ export async function runHierarchical(
   const z =
     c.dp === undefined ? 0 : noiseMultiplierFor({ ...c, clients: tiles, clientsPerRound: tiles });
   const test = testSet(c.seed ^ 0x5eed, c.testWindows);
-  const coordinator = attachLearners(fabric, settings, {
-    strategy: c.strategy,
-    strategyOptions: c.strategyOptions,
-    ...(c.dp === undefined
-      ? {}
-      : {
-          dp: {
-            noiseMultiplier: z,
-            delta: c.dp.delta,
-            budget: c.dp.budget ?? c.dp.epsilon ?? Number.POSITIVE_INFINITY,
-          },
-        }),
-    expectedTiles: tiles,
-    test,
-    ...(deps.onRound === undefined ? {} : { onRound: deps.onRound }),
-  });
+  const attached: AttachedLearners = { tiles: [], aggregators: [] };
+  const coordinator = attachLearners(
+    fabric,
+    settings,
+    {
+      strategy: c.strategy,
+      strategyOptions: c.strategyOptions,
+      ...(c.dp === undefined
+        ? {}
+        : {
+            dp: {
+              noiseMultiplier: z,
+              delta: c.dp.delta,
+              budget: c.dp.budget ?? c.dp.epsilon ?? Number.POSITIVE_INFINITY,
+            },
+          }),
+      expectedTiles: tiles,
+      test,
+      ...(deps.onRound === undefined ? {} : { onRound: deps.onRound }),
+    },
+    attached,
+  );
   const baselineAccuracy = evaluate(
     c.model,
     initParams(c.model, new SeededRng(c.seed)),
@@ -166,6 +202,20 @@ export async function runHierarchical(
   ).accuracy;
   let stopped: SimulationReport['stopped'] = 'completed';
   let peakRss = process.memoryUsage().rss;
+  if (pool !== undefined) {
+    // Worker threads take seconds to start (each registers tsx); that must not eat the first
+    // round's training deadline, so one tiny task waits for them before the clock starts.
+    await pool.run({
+      spec: c.model,
+      params: initParams(c.model, new SeededRng(c.seed)),
+      data: generateTileData({ seed: c.seed, tile: 'warm-up', windows: 1 }),
+      optimizer: c.optimizer,
+      localSteps: 1,
+      batchSize: 1,
+      seed: 0,
+      proximalMu: 0,
+    });
+  }
   await fabric.start();
   try {
     for (let round = 1; round <= c.rounds; round++) {
@@ -195,7 +245,9 @@ export async function runHierarchical(
     epsilon: last?.epsilon ?? 0,
     delta: c.dp?.delta,
     baselineAccuracy,
-    rejectedByCode: {},
+    // Update-guard rejections are counted along the tree (per round, in `rejected`); the
+    // secure-aggregation ones are also kept by code at the pods and tiles.
+    rejectedByCode: secureRejections(attached),
     elapsedMs: performance.now() - t0,
     peakRssBytes: peakRss,
   };
