@@ -17,6 +17,7 @@ import {
   runStreamingSecAggSession,
   SECAGG_CLIP_RANGE_DEFAULT,
   SECAGG_STREAM_BATCH_CLIENTS,
+  type SecAggClientHost,
   type SecAggStage,
   secAggSessionConfig,
   secureAggregate,
@@ -70,6 +71,8 @@ export interface StreamedParticipants {
   readonly maxWeight: number;
   /** Clients produced and masked together; default {@link SECAGG_STREAM_BATCH_CLIENTS}. */
   readonly batchClients?: number;
+  /** Where the simulated SecAgg clients run (e.g. worker threads); default this thread. */
+  readonly host?: SecAggClientHost;
 }
 
 /** Poisons a Byzantine client's model in place (sign flip ×4, noise σ=5, or scale ×20 of its delta). */
@@ -408,6 +411,7 @@ export class Aggregation {
       rng,
       ...(p.vanishAt === undefined ? {} : { dropouts: p.vanishAt }),
       batchClients: p.batchClients ?? SECAGG_STREAM_BATCH_CLIENTS,
+      ...(p.host === undefined ? {} : { host: p.host }),
     });
     const secaggMs = r.serverMs + r.clientMs.reduce((a, b) => a + b, 0) + encodeMs;
     this.lastStream = {

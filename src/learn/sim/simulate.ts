@@ -18,6 +18,7 @@ import { SECAGG_STAGES, type SecAggStage } from '../secagg/index.ts';
 import { createStrategy } from '../strategy/strategy.ts';
 import { type SimulationConfig, validateConfig } from './config.ts';
 import { Aggregation, poison, type StepOutcome } from './round.ts';
+import { WorkerClientHost } from './secagg-hosts.ts';
 
 /** Largest number of client datasets kept in memory between rounds. */
 export const SIM_DATA_CACHE_CLIENTS_MAX = 20_000;
@@ -65,6 +66,12 @@ export interface SimulationDeps {
   readonly onRound?: (r: RoundRecord) => void;
   /** Polled between rounds; return true to stop. */
   readonly shouldStop?: () => boolean;
+  /**
+   * Worker threads hosting the simulated SecAgg clients (their keys, shares and masking), so
+   * secure rounds use every core; 0 runs them on this thread. Default: the training pool's size
+   * (0 without a pool).
+   */
+  readonly secaggWorkers?: number;
 }
 
 /** A client's dataset, deterministic in (seed, client). */
@@ -159,147 +166,158 @@ export async function runSimulation(
     if (cache.size < SIM_DATA_CACHE_CLIENTS_MAX) cache.set(id, d);
     return d;
   };
-  const rounds: RoundRecord[] = [];
-  let stopped: SimulationReport['stopped'] = 'completed';
-  let peakRss = process.memoryUsage().rss;
-  for (let round = 1; round <= c.rounds; round++) {
-    if (deps.shouldStop?.()) {
-      stopped = 'aborted';
-      break;
-    }
-    if (
-      dp !== undefined &&
-      accountant.epsilonAfter(q, z, c.dp?.delta ?? 1e-5) > budget * (1 + 1e-9)
-    ) {
-      stopped = 'budget-exhausted';
-      logger.info({ round, budget }, 'learn: privacy budget reached; stopping');
-      break;
-    }
-    const r0 = performance.now();
-    const sampled = sample(rng, c.clients, c.clientsPerRound);
-    agg.begin(round, global);
-    const fit = strategy.configureFit(round);
-    const roundRng = rng.fork();
-    const live: number[] = [];
-    const vanish = new Map<number, SecAggStage>();
-    for (const id of sampled) {
-      if (roundRng.nextFloat() < c.dropoutRate) {
-        // Without SecAgg a vanished client simply never uploads; with SecAgg it may vanish at
-        // any protocol stage, exercising every recovery path.
-        if (c.secagg === 'off') {
-          agg.dropout();
-          continue;
-        }
-        vanish.set(id, SECAGG_STAGES[roundRng.int(0, SECAGG_STAGES.length - 1)] as SecAggStage);
-      }
-      live.push(id);
-    }
-    let trainLoss = 0;
-    const taskOf = (id: number): TrainTask => ({
-      spec: c.model,
-      params: global,
-      data: dataOf(id),
-      optimizer: c.optimizer,
-      localSteps: c.localSteps,
-      batchSize: c.batchSize,
-      seed: (c.seed * 1_000_003 + round * 7919 + id) >>> 0,
-      proximalMu: fit.proximalMu,
-    });
-    const received = (
-      id: number,
-      res: { params: Float32Array; numExamples: number; loss: number },
-      poisonRng: Rng,
-    ): ReceivedUpdate => {
-      trainLoss += res.loss;
-      if (id < byzantineCount) poison(res.params, global, c.attack, poisonRng);
-      return {
-        clientId: `client-${id}`,
-        params: res.params,
-        numExamples: res.numExamples,
-        round,
-        nonce: `${round}:${id}`,
-      };
-    };
-    let out: StepOutcome;
-    if (c.secagg !== 'off') {
-      // Streamed secure aggregation: each client is trained when the protocol reaches its
-      // masked input, masked, summed by the server and dropped, so the round holds a bounded
-      // batch of updates, not one per client. Clients that vanish before that are not trained.
-      const vanishAt = new Map<number, SecAggStage>();
-      live.forEach((id, i) => {
-        const s = vanish.get(id);
-        if (s !== undefined) vanishAt.set(i, s);
-      });
-      const poisonSeed = roundRng.nextU32();
-      out = await agg.finishStreaming(round, {
-        count: live.length,
-        vanishAt,
-        // Every client holds windowsPerClient examples (its announced maximum weight).
-        maxWeight: c.windowsPerClient,
-        produce: async (i) => {
-          const id = live[i] as number;
-          const task = taskOf(id);
-          const res = deps.pool !== undefined ? await deps.pool.run(task) : trainLocal(task);
-          // Per-client poisoning randomness: results may arrive in any order.
-          return received(id, res, new SeededRng((poisonSeed ^ Math.imul(id, 0x9e3779b1)) >>> 0));
-        },
-      });
-    } else {
-      const tasks = function* (): Generator<TrainTask> {
-        for (const id of live) yield taskOf(id);
-      };
-      const onResult = (
-        res: { params: Float32Array; numExamples: number; loss: number },
-        i: number,
-      ): void => {
-        const id = live[i] as number;
-        agg.add(received(id, res, roundRng), vanish.get(id));
-      };
-      if (deps.pool !== undefined) await deps.pool.runAll(tasks(), onResult);
-      else {
-        let i = 0;
-        for (const t of tasks()) onResult(trainLocal(t), i++);
-      }
-      out = await agg.finish(round);
-    }
-    global = out.params;
-    // With adaptive clipping the delta sum (z_Δ) and the clipped count (σ_b) together cost one
-    // Gaussian release at multiplier z (Andrew et al. 2021, Theorem 1).
-    if (dp !== undefined) accountant.step(q, z);
-    const ev = evaluate(c.model, global, test);
-    peakRss = Math.max(peakRss, process.memoryUsage().rss);
-    const rec: RoundRecord = {
-      round,
-      accuracy: ev.accuracy,
-      loss: ev.loss,
-      trainLoss: live.length === 0 ? 0 : trainLoss / live.length,
-      epsilon: dp === undefined ? 0 : accountant.epsilon(c.dp?.delta ?? 1e-5),
-      sampled: sampled.length,
-      participants: out.participants ?? out.used - (out.dropped - (sampled.length - live.length)),
-      dropped: out.dropped,
-      rejected: out.rejected,
-      clipNorm: dp?.clipNorm ?? 0,
-      ...(out.failure === undefined ? {} : { failure: out.failure }),
-      secaggMs: out.secaggMs,
-      durationMs: performance.now() - r0,
-    };
-    rounds.push(rec);
-    deps.onRound?.(rec);
+  const hostWorkers = c.secagg === 'off' ? 0 : (deps.secaggWorkers ?? deps.pool?.size ?? 0);
+  const host = hostWorkers > 0 ? new WorkerClientHost(hostWorkers) : undefined;
+  try {
+    return await simulateRounds();
+  } finally {
+    await host?.close();
   }
-  const last = rounds[rounds.length - 1];
-  return {
-    config: c,
-    paramCount: n,
-    noiseMultiplier: z,
-    samplingRate: q,
-    rounds,
-    stopped,
-    finalAccuracy: last?.accuracy ?? baselineAccuracy,
-    epsilon: last?.epsilon ?? 0,
-    delta: c.dp?.delta,
-    baselineAccuracy,
-    rejectedByCode: { ...agg.guard.rejected },
-    elapsedMs: performance.now() - t0,
-    peakRssBytes: peakRss,
-  };
+
+  async function simulateRounds(): Promise<SimulationReport> {
+    const rounds: RoundRecord[] = [];
+    let stopped: SimulationReport['stopped'] = 'completed';
+    let peakRss = process.memoryUsage().rss;
+    for (let round = 1; round <= c.rounds; round++) {
+      if (deps.shouldStop?.()) {
+        stopped = 'aborted';
+        break;
+      }
+      if (
+        dp !== undefined &&
+        accountant.epsilonAfter(q, z, c.dp?.delta ?? 1e-5) > budget * (1 + 1e-9)
+      ) {
+        stopped = 'budget-exhausted';
+        logger.info({ round, budget }, 'learn: privacy budget reached; stopping');
+        break;
+      }
+      const r0 = performance.now();
+      const sampled = sample(rng, c.clients, c.clientsPerRound);
+      agg.begin(round, global);
+      const fit = strategy.configureFit(round);
+      const roundRng = rng.fork();
+      const live: number[] = [];
+      const vanish = new Map<number, SecAggStage>();
+      for (const id of sampled) {
+        if (roundRng.nextFloat() < c.dropoutRate) {
+          // Without SecAgg a vanished client simply never uploads; with SecAgg it may vanish at
+          // any protocol stage, exercising every recovery path.
+          if (c.secagg === 'off') {
+            agg.dropout();
+            continue;
+          }
+          vanish.set(id, SECAGG_STAGES[roundRng.int(0, SECAGG_STAGES.length - 1)] as SecAggStage);
+        }
+        live.push(id);
+      }
+      let trainLoss = 0;
+      const taskOf = (id: number): TrainTask => ({
+        spec: c.model,
+        params: global,
+        data: dataOf(id),
+        optimizer: c.optimizer,
+        localSteps: c.localSteps,
+        batchSize: c.batchSize,
+        seed: (c.seed * 1_000_003 + round * 7919 + id) >>> 0,
+        proximalMu: fit.proximalMu,
+      });
+      const received = (
+        id: number,
+        res: { params: Float32Array; numExamples: number; loss: number },
+        poisonRng: Rng,
+      ): ReceivedUpdate => {
+        trainLoss += res.loss;
+        if (id < byzantineCount) poison(res.params, global, c.attack, poisonRng);
+        return {
+          clientId: `client-${id}`,
+          params: res.params,
+          numExamples: res.numExamples,
+          round,
+          nonce: `${round}:${id}`,
+        };
+      };
+      let out: StepOutcome;
+      if (c.secagg !== 'off') {
+        // Streamed secure aggregation: each client is trained when the protocol reaches its
+        // masked input, masked, summed by the server and dropped, so the round holds a bounded
+        // batch of updates, not one per client. Clients that vanish before that are not trained.
+        const vanishAt = new Map<number, SecAggStage>();
+        live.forEach((id, i) => {
+          const s = vanish.get(id);
+          if (s !== undefined) vanishAt.set(i, s);
+        });
+        const poisonSeed = roundRng.nextU32();
+        out = await agg.finishStreaming(round, {
+          count: live.length,
+          vanishAt,
+          // Every client holds windowsPerClient examples (its announced maximum weight).
+          maxWeight: c.windowsPerClient,
+          ...(host === undefined ? {} : { host }),
+          produce: async (i) => {
+            const id = live[i] as number;
+            const task = taskOf(id);
+            const res = deps.pool !== undefined ? await deps.pool.run(task) : trainLocal(task);
+            // Per-client poisoning randomness: results may arrive in any order.
+            return received(id, res, new SeededRng((poisonSeed ^ Math.imul(id, 0x9e3779b1)) >>> 0));
+          },
+        });
+      } else {
+        const tasks = function* (): Generator<TrainTask> {
+          for (const id of live) yield taskOf(id);
+        };
+        const onResult = (
+          res: { params: Float32Array; numExamples: number; loss: number },
+          i: number,
+        ): void => {
+          const id = live[i] as number;
+          agg.add(received(id, res, roundRng), vanish.get(id));
+        };
+        if (deps.pool !== undefined) await deps.pool.runAll(tasks(), onResult);
+        else {
+          let i = 0;
+          for (const t of tasks()) onResult(trainLocal(t), i++);
+        }
+        out = await agg.finish(round);
+      }
+      global = out.params;
+      // With adaptive clipping the delta sum (z_Δ) and the clipped count (σ_b) together cost one
+      // Gaussian release at multiplier z (Andrew et al. 2021, Theorem 1).
+      if (dp !== undefined) accountant.step(q, z);
+      const ev = evaluate(c.model, global, test);
+      peakRss = Math.max(peakRss, process.memoryUsage().rss);
+      const rec: RoundRecord = {
+        round,
+        accuracy: ev.accuracy,
+        loss: ev.loss,
+        trainLoss: live.length === 0 ? 0 : trainLoss / live.length,
+        epsilon: dp === undefined ? 0 : accountant.epsilon(c.dp?.delta ?? 1e-5),
+        sampled: sampled.length,
+        participants: out.participants ?? out.used - (out.dropped - (sampled.length - live.length)),
+        dropped: out.dropped,
+        rejected: out.rejected,
+        clipNorm: dp?.clipNorm ?? 0,
+        ...(out.failure === undefined ? {} : { failure: out.failure }),
+        secaggMs: out.secaggMs,
+        durationMs: performance.now() - r0,
+      };
+      rounds.push(rec);
+      deps.onRound?.(rec);
+    }
+    const last = rounds[rounds.length - 1];
+    return {
+      config: c,
+      paramCount: n,
+      noiseMultiplier: z,
+      samplingRate: q,
+      rounds,
+      stopped,
+      finalAccuracy: last?.accuracy ?? baselineAccuracy,
+      epsilon: last?.epsilon ?? 0,
+      delta: c.dp?.delta,
+      baselineAccuracy,
+      rejectedByCode: { ...agg.guard.rejected },
+      elapsedMs: performance.now() - t0,
+      peakRssBytes: peakRss,
+    };
+  }
 }

@@ -1,0 +1,91 @@
+/**
+ * Worker-thread entry of {@link WorkerClientHost}: hosts a shard of the simulated SecAgg clients
+ * of one session (their keys and protocol state live here) and runs their protocol steps. Loaded
+ * through tsx by `secagg-hosts.ts`. Messages: `open` (session config, client indices, one seed
+ * per client or none for OpenSSL's generator), `step` (round and steps), `release`.
+ */
+import { parentPort } from 'node:worker_threads';
+import { CryptoRng, type Rng, SeededRng } from '../../core/index.ts';
+import {
+  isSecAggError,
+  SecAggClient,
+  type SecAggClientStep,
+  type SecAggSessionConfig,
+  secAggClientStep,
+} from '../secagg/index.ts';
+
+type Request =
+  | {
+      readonly op: 'open';
+      readonly id: number;
+      readonly config: SecAggSessionConfig;
+      readonly indices: readonly number[];
+      /** One 32-bit seed per client; absent: keys from OpenSSL's generator. */
+      readonly seeds?: readonly number[];
+    }
+  | {
+      readonly op: 'step';
+      readonly id: number;
+      readonly round: number;
+      readonly steps: SecAggClientStep[];
+    }
+  | { readonly op: 'release'; readonly id: number };
+
+const port = parentPort;
+if (port !== null) {
+  let clients = new Map<number, SecAggClient>();
+  const handle = (req: Request): void => {
+    if (req.op === 'open') {
+      clients = new Map();
+      const crypto = new CryptoRng();
+      req.indices.forEach((index, j) => {
+        const seed = req.seeds?.[j];
+        const rng: Rng = seed === undefined ? crypto : new SeededRng(seed);
+        clients.set(
+          index,
+          new SecAggClient({ id: index + 1, config: req.config, rng, survivorDigestOnly: true }),
+        );
+      });
+      port.postMessage({ id: req.id });
+      return;
+    }
+    if (req.op === 'release') {
+      clients = new Map();
+      port.postMessage({ id: req.id });
+      return;
+    }
+    const results = [];
+    const transfer: ArrayBuffer[] = [];
+    for (const s of req.steps) {
+      const client = clients.get(s.index);
+      const t0 = performance.now();
+      if (client === undefined) throw new Error(`no client ${s.index} in this worker`);
+      try {
+        const message = secAggClientStep(client, req.round, s.request, s.input);
+        // A masked vector that owns its whole buffer moves to the main thread without a copy.
+        if (message.kind === 'masked-input' && message.y.byteLength === message.y.buffer.byteLength)
+          transfer.push(message.y.buffer as ArrayBuffer);
+        results.push({ index: s.index, message, ms: performance.now() - t0 });
+      } catch (e) {
+        if (!isSecAggError(e)) throw e;
+        results.push({
+          index: s.index,
+          error: { code: e.code, message: e.message },
+          ms: performance.now() - t0,
+        });
+      }
+    }
+    port.postMessage({ id: req.id, results }, transfer);
+  };
+  port.on('message', (req: Request) => {
+    try {
+      handle(req);
+    } catch (e) {
+      port.postMessage({
+        id: req.id,
+        fatal: e instanceof Error ? (e.stack ?? e.message) : String(e),
+      });
+    }
+  });
+  port.postMessage({ ready: true });
+}
