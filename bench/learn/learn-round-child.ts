@@ -1,8 +1,10 @@
 /**
- * Child process of the learn benchmark: runs ONE simulated round of 10,000 clients on a
- * 10,657-parameter MLP (12 → 96 → 96 → 1) in a fresh process, so its peak RSS is its own, and
- * prints one JSON line. Argument: `fedavg` (no SecAgg, no DP: streamed weighted mean) or
- * `secagg-dp` (SecAgg+ with distributed DP noise, uniform weights, clipping).
+ * Child process of the learn benchmark: runs ONE simulated round of N clients (default 10,000)
+ * on a 10,657-parameter MLP (12 → 96 → 96 → 1) in a fresh process, so its peak RSS is its own,
+ * and prints one JSON line. Arguments: variant — `fedavg` (no SecAgg, no DP: streamed weighted
+ * mean) or `secagg-dp` (SecAgg+ with distributed DP noise, uniform weights, clipping; clients
+ * trained and masked in streaming batches, SecAgg clients hosted on 2 worker threads) — and N.
+ * Reports wall time, CPU time of the whole process (all threads), the secure part, peak RSS.
  */
 import {
   defaultConfig,
@@ -39,11 +41,26 @@ const config =
       };
 const pool = new TrainPool(2);
 const t0 = performance.now();
+const cpu0 = process.cpuUsage();
 try {
   const r = await runSimulation(config, { pool });
   const rec = r.rounds[0];
+  const cpu = process.cpuUsage(cpu0);
   process.stdout.write(
-    `${JSON.stringify({ variant, clients, paramCount: r.paramCount, ms: performance.now() - t0, roundMs: rec?.durationMs, secaggMs: rec?.secaggMs, failure: rec?.failure ?? null, accuracy: r.finalAccuracy, epsilon: r.epsilon, maxRssBytes: process.resourceUsage().maxRSS * 1024 })}\n`,
+    `${JSON.stringify({
+      variant,
+      clients,
+      paramCount: r.paramCount,
+      ms: performance.now() - t0,
+      cpuMs: (cpu.user + cpu.system) / 1000,
+      roundMs: rec?.durationMs,
+      secaggMs: rec?.secaggMs,
+      participants: rec?.participants,
+      failure: rec?.failure ?? null,
+      accuracy: r.finalAccuracy,
+      epsilon: r.epsilon,
+      maxRssBytes: process.resourceUsage().maxRSS * 1024,
+    })}\n`,
   );
 } finally {
   await pool.close();
