@@ -155,9 +155,13 @@ export {
 export {
   type AnySigned,
   checkSigned,
+  type DelegatedRole,
+  type Delegations,
   DirectoryRepoStore,
+  delegationPathMatches,
   type Envelope,
   expiresIn,
+  isDelegatedRoleName,
   isExpired,
   MemoryRepoStore,
   type MetaFile,
@@ -176,6 +180,9 @@ export {
   type TargetFile,
   type TargetsSigned,
   type TimestampSigned,
+  TUF_DELEGATED_ROLES_MAX,
+  TUF_DELEGATION_PATHS_MAX,
+  TUF_DELEGATIONS_VISITED_MAX,
   TUF_EXPIRY_MS_DEFAULT,
   TUF_KEY_TYPE,
   TUF_ROOT_BYTES_MAX,
@@ -189,6 +196,7 @@ export {
   TufRepository,
   tufKey,
   tufKeyId,
+  verifyDelegatedEnvelope,
   verifyEnvelope,
 } from './tuf.ts';
 export {

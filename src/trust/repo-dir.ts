@@ -2,6 +2,8 @@
  * An update repository on disk, as `genesis update` uses it:
  *
  *     <dir>/keys/{root,targets,snapshot,timestamp,log}.{key,pub}   composite keys (0600)
+ *     <dir>/keys/delegated/<role>.{key,pub}                         delegated roles' keys
+ *     <dir>/metadata/<role>.json                                    delegated targets roles
  *     <dir>/witnesses/<name>.{key,pub}, <dir>/witnesses/state-<name>.json   local witnesses
  *     <dir>/metadata/{1.root,root,targets,snapshot,timestamp}.json
  *     <dir>/targets/<name>
@@ -11,7 +13,7 @@
  * The witnesses here are local stand-ins for independent parties (in `genesis up` the hubs
  * witness over the transport); `policy.json` is what a client pins besides `1.root.json`.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Clock } from '../core/index.ts';
 import { fromBase64Strict, toBase64 } from './bytes.ts';
@@ -27,7 +29,9 @@ import {
   cosigner,
 } from './note.ts';
 import {
+  type DelegatedRole,
   DirectoryRepoStore,
+  isDelegatedRoleName,
   ROLE_NAMES,
   type RoleName,
   type RoleSigners,
@@ -118,6 +122,17 @@ export function readRepoPolicy(path: string): CheckpointPolicy {
 /** An opened repository directory. */
 export interface RepoDir {
   readonly repository: TufRepository;
+  /** Signer of a delegated role whose key lives in `keys/delegated/<role>.key`. */
+  delegateSigner(role: string): CompositeSigner;
+  /**
+   * Delegates `paths` to a new role with a fresh composite key in `keys/delegated/` (in a real
+   * deployment the team generates its key and hands over only the public half).
+   */
+  delegate(
+    role: string,
+    paths: readonly string[],
+    options?: { readonly terminating?: boolean; readonly parent?: string },
+  ): DelegatedRole;
   readonly server: LogServer;
   readonly store: DirectoryRepoStore;
   close(): void;
@@ -166,7 +181,41 @@ export function openRepoDir(dir: string, clock: Clock): RepoDir {
     origin: policy.origin,
     index: log.append(entry).firstIndex,
   }));
-  return { repository, server, store, close: () => log.close() };
+  const delegateSigner = (role: string): CompositeSigner => {
+    if (!isDelegatedRoleName(role))
+      throw new TrustError(TRUST_ERROR_CODES.metadata, `bad delegated role name "${role}"`);
+    return signer(join('delegated', role));
+  };
+  return {
+    repository,
+    server,
+    store,
+    delegateSigner,
+    delegate: (role, paths, options = {}) => {
+      if (!isDelegatedRoleName(role))
+        throw new TrustError(TRUST_ERROR_CODES.metadata, `bad delegated role name "${role}"`);
+      const keyPath = join(dir, 'keys', 'delegated', role);
+      if (existsSync(`${keyPath}.key`))
+        throw new TrustError(TRUST_ERROR_CODES.exists, `role ${role} already has a key`);
+      mkdirSync(join(dir, 'keys', 'delegated'), { recursive: true });
+      const kp = generateKeyPair(DEFAULT_COMPOSITE_ALG, `${policy.origin}/${role}`);
+      writeKeyPair(keyPath, kp);
+      try {
+        return repository.delegate(role, [delegateSigner(role)], paths, {
+          ...(options.terminating === undefined ? {} : { terminating: options.terminating }),
+          ...(options.parent === undefined || options.parent === 'targets'
+            ? {}
+            : { parent: { role: options.parent, signers: [delegateSigner(options.parent)] } }),
+        });
+      } catch (e) {
+        // The repository refused (bad paths, unknown parent): leave no orphan key behind.
+        rmSync(`${keyPath}.key`, { force: true });
+        rmSync(`${keyPath}.pub`, { force: true });
+        throw e;
+      }
+    },
+    close: () => log.close(),
+  };
 }
 
 /** Verifies and fetches a target from a repository directory as a client would. */

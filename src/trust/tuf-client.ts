@@ -11,6 +11,8 @@ import type { Clock } from '../core/index.ts';
 import { TRUST_ERROR_CODES, TrustError } from './errors.ts';
 import { leafHash, verifyInclusion } from './merkle.ts';
 import {
+  type DelegatedRole,
+  delegationPathMatches,
   type Envelope,
   isExpired,
   type MetaFile,
@@ -22,11 +24,14 @@ import {
   type TargetFile,
   type TargetsSigned,
   type TimestampSigned,
+  TUF_DELEGATIONS_VISITED_MAX,
   TUF_ROOT_BYTES_MAX,
   TUF_ROOT_ROTATIONS_MAX,
   TUF_SNAPSHOT_BYTES_MAX,
   TUF_TARGETS_BYTES_MAX,
   TUF_TIMESTAMP_BYTES_MAX,
+  type TufKey,
+  verifyDelegatedEnvelope,
   verifyEnvelope,
 } from './tuf.ts';
 import { type CheckpointPolicy, verifyWitnessedCheckpoint } from './witness.ts';
@@ -123,11 +128,15 @@ export interface TrustedMetadata {
   readonly targets?: TargetsSigned | undefined;
   /** Raw bytes of the trusted targets.json (handed to Uptane secondaries). */
   readonly targetsBytes?: Uint8Array | undefined;
+  /** Delegated targets roles loaded so far, by name (kept for rollback checks). */
+  readonly delegated?: ReadonlyMap<string, TargetsSigned> | undefined;
 }
 
 /** A verified, logged target ready to install. */
 export interface VerifiedTarget {
   readonly name: string;
+  /** The targets role that signed it: `targets`, or the delegated role found by the search. */
+  readonly role: string;
   readonly bytes: Uint8Array;
   readonly info: TargetFile;
   readonly checkpoint: string;
@@ -330,16 +339,7 @@ export class TufClient {
    * proof of its release entry against a witnessed checkpoint.
    */
   async download(name: string): Promise<VerifiedTarget> {
-    const targets = this.state.targets;
-    if (targets === undefined)
-      throw fail('metadata', 'no trusted targets; refresh first', 'arbitrary installation');
-    const info = targets.targets[name];
-    if (info === undefined)
-      throw fail(
-        'targetMismatch',
-        `target ${name} is not in signed targets metadata`,
-        'arbitrary installation',
-      );
+    const { info, role } = await this.findTarget(name);
     checkHardware(name, info, this.init.hardwareId);
     const max = Math.min(info.length, TUF_TARGET_BYTES_MAX);
     const bytes = await this.fromMirrors(`targets/${name}`, max, (b) => {
@@ -349,7 +349,89 @@ export class TufClient {
     if (bytes === undefined)
       throw fail('notFound', `no mirror has target ${name}`, 'indefinite freeze');
     const logged = await this.proveLogged(name, info);
-    return { name, bytes, info, ...logged };
+    return { name, role, bytes, info, ...logged };
+  }
+
+  /**
+   * TUF §5.6.7: a pre-order depth-first search from top-level targets through the delegations
+   * whose paths match `name`, in listed order; the first role that lists the target wins. A
+   * terminating role ends the search; at most {@link TUF_DELEGATIONS_VISITED_MAX} roles are
+   * loaded, and a role already visited is skipped (delegation cycles).
+   */
+  private async findTarget(name: string): Promise<{ info: TargetFile; role: string }> {
+    const top = this.state.targets;
+    if (top === undefined)
+      throw fail('metadata', 'no trusted targets; refresh first', 'arbitrary installation');
+    const visited = new Set<string>(['targets']);
+    const notFound = (): TrustError =>
+      fail(
+        'targetMismatch',
+        `target ${name} is not in signed targets metadata`,
+        'arbitrary installation',
+      );
+    const search = async (
+      role: string,
+      t: TargetsSigned,
+    ): Promise<{ info: TargetFile; role: string } | 'stop' | undefined> => {
+      const info = t.targets[name];
+      if (info !== undefined) return { info, role };
+      for (const d of t.delegations?.roles ?? []) {
+        if (!d.paths.some((p) => delegationPathMatches(p, name))) continue;
+        if (visited.has(d.name)) continue;
+        if (visited.size > TUF_DELEGATIONS_VISITED_MAX)
+          throw fail(
+            'metadata',
+            `more than ${TUF_DELEGATIONS_VISITED_MAX} delegated roles searched for ${name}`,
+            'slow retrieval / endless delegation',
+          );
+        visited.add(d.name);
+        const child = await this.loadDelegated(d, t.delegations?.keys ?? {});
+        const found = await search(d.name, child);
+        if (found !== undefined) return found;
+        if (d.terminating) return 'stop';
+      }
+      return undefined;
+    };
+    const r = await search('targets', top);
+    if (r === undefined || r === 'stop') throw notFound();
+    return r;
+  }
+
+  /** TUF §5.6.7.2: fetch, check against snapshot, verify with the delegator's keys, check fresh. */
+  private async loadDelegated(
+    d: DelegatedRole,
+    keys: Readonly<Record<string, TufKey>>,
+  ): Promise<TargetsSigned> {
+    const snap = this.state.snapshot;
+    const info = snap?.meta[`${d.name}.json`];
+    if (info === undefined)
+      throw fail('metadata', `snapshot.json lacks ${d.name}.json`, 'mix-and-match');
+    if (this.state.delegated === undefined) this.state.delegated = new Map();
+    const cache = this.state.delegated as Map<string, TargetsSigned>;
+    const known = cache.get(d.name);
+    if (known !== undefined && known.version === info.version) return known;
+    const t = await this.fromMirrors(
+      `metadata/${d.name}.json`,
+      info.length ?? TUF_TARGETS_BYTES_MAX,
+      (b) => {
+        checkFile(b, info, `${d.name}.json`);
+        const signed = verifyDelegatedEnvelope(b, d, keys).signed;
+        if (signed.version !== info.version)
+          throw fail(
+            'metadata',
+            `${d.name} version ${signed.version} is not ${info.version} named by snapshot`,
+            'mix-and-match',
+          );
+        if (known !== undefined && signed.version < known.version)
+          throw fail('rollback', `${d.name} version went backwards`, 'rollback');
+        this.checkFresh(d.name, signed.expires);
+        return signed;
+      },
+    );
+    if (t === undefined)
+      throw fail('notFound', `no mirror has ${d.name}.json`, 'indefinite freeze');
+    cache.set(d.name, t);
+    return t;
   }
 
   private async proveLogged(

@@ -43,6 +43,13 @@ export const TUF_TARGETS_COUNT_MAX = 10_000;
 /** Most keys or signatures per role. */
 export const TUF_KEYS_PER_ROLE_MAX = 16;
 
+/** Delegated roles one targets role may name (TUF §2.1.2 delegations). */
+export const TUF_DELEGATED_ROLES_MAX = 64;
+/** Path patterns per delegated role. */
+export const TUF_DELEGATION_PATHS_MAX = 64;
+/** Delegated roles a client visits looking for one target (python-tuf's max_delegations). */
+export const TUF_DELEGATIONS_VISITED_MAX = 32;
+
 /** The four top-level roles. */
 export type RoleName = 'root' | 'targets' | 'snapshot' | 'timestamp';
 /** All top-level roles. */
@@ -97,10 +104,31 @@ export interface TargetFile {
   readonly custom: TargetCustom;
 }
 
-/** targets.json `signed`. */
+/**
+ * A delegation (TUF §4.5 "delegations"): the role `name` may sign targets whose names match one
+ * of `paths` (shell-style: `*` and `?` do not match `/`), with `threshold` of `keyids` taken
+ * from the delegating role's `keys`. A `terminating` role ends the search for a matching target
+ * even when it does not list it (TUF §5.6.7.2.3).
+ */
+export interface DelegatedRole {
+  readonly name: string;
+  readonly keyids: readonly string[];
+  readonly threshold: number;
+  readonly terminating: boolean;
+  readonly paths: readonly string[];
+}
+
+/** The `delegations` object of a targets role. */
+export interface Delegations {
+  readonly keys: Readonly<Record<string, TufKey>>;
+  readonly roles: readonly DelegatedRole[];
+}
+
+/** targets.json `signed` (also the `signed` of every delegated targets role). */
 export interface TargetsSigned extends Common {
   readonly _type: 'targets';
   readonly targets: Readonly<Record<string, TargetFile>>;
+  readonly delegations?: Delegations;
 }
 
 /** snapshot.json `signed`. */
@@ -228,6 +256,88 @@ function metaFiles(v: unknown, what: string): void {
   }
 }
 
+/** Checks a `keys` object: supported composite keys, each under the hash of itself. */
+function keyTable(v: unknown, what: string): Obj {
+  const keys = obj(v, what, [], typeof v === 'object' && v !== null ? Object.keys(v) : []);
+  for (const [id, k] of Object.entries(keys)) {
+    const ko = obj(k, `${what}.${id}`, ['keytype', 'scheme', 'keyval']);
+    if (ko.keytype !== TUF_KEY_TYPE)
+      throw meta(`key ${id} has unsupported keytype ${String(ko.keytype)}`);
+    if (ko.scheme !== 'MLDSA65-Ed25519-SHA512' && ko.scheme !== 'MLDSA44-Ed25519-SHA512')
+      throw meta(`key ${id} has unsupported scheme`);
+    str(obj(ko.keyval, `${what}.${id}.keyval`, ['public']).public, 'keyval.public');
+    if (tufKeyId(ko as unknown as TufKey) !== id)
+      throw meta(`key ID ${id} is not the hash of its key`);
+  }
+  return keys;
+}
+
+/** Checks `keyids` (distinct, known, bounded) and `threshold` (1..count) of a role. */
+function roleKeys(ro: Obj, keys: Obj, what: string): void {
+  int(ro.threshold, `${what}.threshold`, 1);
+  if (
+    !Array.isArray(ro.keyids) ||
+    ro.keyids.length > TUF_KEYS_PER_ROLE_MAX ||
+    ro.keyids.some((k) => typeof k !== 'string' || !(k in keys))
+  ) {
+    throw meta(`${what}.keyids must list ≤ ${TUF_KEYS_PER_ROLE_MAX} keys present in keys`);
+  }
+  if (new Set(ro.keyids).size !== ro.keyids.length) throw meta(`${what}.keyids has duplicates`);
+  if ((ro.threshold as number) > ro.keyids.length)
+    throw meta(`${what}.threshold exceeds its key count`);
+}
+
+/** Names a delegated role may take: a file name that is not a top-level role. */
+const DELEGATED_ROLE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** True when `name` may name a delegated role (and its `metadata/<name>.json`). */
+export function isDelegatedRoleName(name: string): boolean {
+  return (
+    DELEGATED_ROLE_NAME_RE.test(name) &&
+    !(ROLE_NAMES as readonly string[]).includes(name) &&
+    !/^\d+\.root$/.test(name)
+  );
+}
+
+function delegations(v: unknown, what: string): void {
+  const d = obj(v, what, ['keys', 'roles']);
+  const keys = keyTable(d.keys, `${what}.keys`);
+  if (!Array.isArray(d.roles) || d.roles.length > TUF_DELEGATED_ROLES_MAX)
+    throw meta(`${what}.roles must be an array of ≤ ${TUF_DELEGATED_ROLES_MAX} roles`);
+  const names = new Set<string>();
+  for (const [i, r] of d.roles.entries()) {
+    const rw = `${what}.roles[${i}]`;
+    const ro = obj(r, rw, ['name', 'keyids', 'threshold', 'terminating', 'paths']);
+    const name = str(ro.name, `${rw}.name`);
+    if (!isDelegatedRoleName(name)) throw meta(`${rw}.name "${name}" is not a delegated role name`);
+    if (names.has(name)) throw meta(`${what} names role ${name} twice`);
+    names.add(name);
+    roleKeys(ro, keys, rw);
+    if (typeof ro.terminating !== 'boolean') throw meta(`${rw}.terminating must be a boolean`);
+    if (
+      !Array.isArray(ro.paths) ||
+      ro.paths.length === 0 ||
+      ro.paths.length > TUF_DELEGATION_PATHS_MAX ||
+      ro.paths.some((p) => typeof p !== 'string' || p.length === 0 || p.length > 255)
+    )
+      throw meta(`${rw}.paths must list 1..${TUF_DELEGATION_PATHS_MAX} non-empty patterns`);
+  }
+}
+
+/**
+ * TUF §4.5 `paths`: shell-style patterns where `*` matches any run of characters except `/` and
+ * `?` one character except `/` (python-tuf's fnmatch applied per path segment).
+ */
+export function delegationPathMatches(pattern: string, target: string): boolean {
+  let re = '^';
+  for (const c of pattern) {
+    if (c === '*') re += '[^/]*';
+    else if (c === '?') re += '[^/]';
+    else re += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+  }
+  return new RegExp(`${re}$`).test(target);
+}
+
 /** Validates the shape of `signed` for `role`. @throws {TrustError} TRUST_METADATA. */
 export function checkSigned(role: RoleName, v: unknown): AnySigned {
   const what = `${role}.json`;
@@ -242,40 +352,26 @@ export function checkSigned(role: RoleName, v: unknown): AnySigned {
       'roles',
     ]);
     common(o, 'root', what);
-    const keys = obj(o.keys, `${what}.keys`, [], Object.keys(o.keys as Obj));
-    for (const [id, k] of Object.entries(keys)) {
-      const ko = obj(k, `${what}.keys.${id}`, ['keytype', 'scheme', 'keyval']);
-      if (ko.keytype !== TUF_KEY_TYPE)
-        throw meta(`key ${id} has unsupported keytype ${String(ko.keytype)}`);
-      if (ko.scheme !== 'MLDSA65-Ed25519-SHA512' && ko.scheme !== 'MLDSA44-Ed25519-SHA512')
-        throw meta(`key ${id} has unsupported scheme`);
-      str(obj(ko.keyval, `${what}.keys.${id}.keyval`, ['public']).public, 'keyval.public');
-      if (tufKeyId(ko as unknown as TufKey) !== id)
-        throw meta(`key ID ${id} is not the hash of its key`);
-    }
+    const keys = keyTable(o.keys, `${what}.keys`);
     const roles = obj(o.roles, `${what}.roles`, ROLE_NAMES);
     for (const r of ROLE_NAMES) {
-      const ro = obj(roles[r], `${what}.roles.${r}`, ['keyids', 'threshold']);
-      int(ro.threshold, `${what}.roles.${r}.threshold`, 1);
-      if (
-        !Array.isArray(ro.keyids) ||
-        ro.keyids.length > TUF_KEYS_PER_ROLE_MAX ||
-        ro.keyids.some((k) => typeof k !== 'string' || !(k in keys))
-      ) {
-        throw meta(
-          `${what}.roles.${r}.keyids must list ≤ ${TUF_KEYS_PER_ROLE_MAX} keys present in keys`,
-        );
-      }
-      if (new Set(ro.keyids).size !== ro.keyids.length)
-        throw meta(`${what}.roles.${r}.keyids has duplicates`);
-      if ((ro.threshold as number) > ro.keyids.length)
-        throw meta(`${what}.roles.${r}.threshold exceeds its key count`);
+      roleKeys(
+        obj(roles[r], `${what}.roles.${r}`, ['keyids', 'threshold']),
+        keys,
+        `${what}.roles.${r}`,
+      );
     }
     return o as unknown as RootSigned;
   }
   if (role === 'targets') {
-    const o = obj(v, what, ['_type', 'spec_version', 'version', 'expires', 'targets']);
+    const o = obj(
+      v,
+      what,
+      ['_type', 'spec_version', 'version', 'expires', 'targets'],
+      ['delegations'],
+    );
     common(o, 'targets', what);
+    if (o.delegations !== undefined) delegations(o.delegations, `${what}.delegations`);
     const t = o.targets;
     if (typeof t !== 'object' || t === null || Array.isArray(t))
       throw meta(`${what}.targets must be an object`);
@@ -313,18 +409,40 @@ export function verifyEnvelope<T extends AnySigned>(
   root: RootSigned,
   roleKeysOverride?: RoleKeys,
 ): Envelope<T> {
+  return verifyWithKeys<T>(bytes, role, role, root.keys, roleKeysOverride ?? root.roles[role]);
+}
+
+/**
+ * Verifies a delegated targets role's metadata against the delegation that names it: the keys
+ * come from the delegating role's `delegations.keys`, not from root (TUF §5.6.7.2.1).
+ * @throws {TrustError} TRUST_NON_CANONICAL, TRUST_METADATA, TRUST_BAD_SIGNATURE.
+ */
+export function verifyDelegatedEnvelope(
+  bytes: Uint8Array,
+  delegation: DelegatedRole,
+  keys: Readonly<Record<string, TufKey>>,
+): Envelope<TargetsSigned> {
+  return verifyWithKeys<TargetsSigned>(bytes, 'targets', delegation.name, keys, delegation);
+}
+
+function verifyWithKeys<T extends AnySigned>(
+  bytes: Uint8Array,
+  type: RoleName,
+  role: string,
+  keys: Readonly<Record<string, TufKey>>,
+  rk: RoleKeys,
+): Envelope<T> {
   const env = obj(parseCanonical(bytes, `${role}.json`), `${role}.json`, ['signed', 'signatures']);
-  const signed = checkSigned(role, env.signed) as T;
+  const signed = checkSigned(type, env.signed) as T;
   if (!Array.isArray(env.signatures) || env.signatures.length > TUF_KEYS_PER_ROLE_MAX * 2)
     throw meta(`${role}.json signatures must be a short array`);
-  const rk = roleKeysOverride ?? root.roles[role];
   const message = canonicalBytes(signed);
   const good = new Set<string>();
   for (const s of env.signatures) {
     const so = obj(s, `${role}.json signature`, ['keyid', 'sig']);
     const keyid = str(so.keyid, 'keyid');
     if (!rk.keyids.includes(keyid) || good.has(keyid)) continue;
-    const key = root.keys[keyid];
+    const key = keys[keyid];
     const sig = fromBase64Strict(str(so.sig, 'sig'));
     if (key === undefined || sig === undefined) continue;
     const pk = fromBase64Strict(key.keyval.public);
@@ -509,32 +627,134 @@ export class TufRepository {
   }
 
   private writeTargets(t: TargetsSigned): void {
-    const tb = signMetadata(t, this.signers.targets);
-    this.store.write('metadata/targets.json', tb);
-    this.refreshSnapshot(t.version, tb);
+    this.writeTargetsRole('targets', t, this.signers.targets);
   }
 
-  private refreshSnapshot(targetsVersion: number, targetsBytes: Uint8Array): void {
+  /** Writes a targets role (top-level or delegated) and re-signs snapshot and timestamp. */
+  private writeTargetsRole(
+    role: string,
+    t: TargetsSigned,
+    signers: readonly CompositeSigner[],
+  ): void {
+    this.store.write(`metadata/${role}.json`, signMetadata(t, signers));
+    this.refreshSnapshot();
+  }
+
+  /** Reads a targets role's current metadata (top-level or delegated). */
+  private targetsRole(role: string): TargetsSigned {
+    const b = this.store.read(`metadata/${role}.json`);
+    if (b === undefined)
+      throw new TrustError(TRUST_ERROR_CODES.notFound, `repository has no role ${role}`);
+    return (JSON.parse(new TextDecoder().decode(b)) as Envelope<TargetsSigned>).signed;
+  }
+
+  /** Every delegation in the tree under top-level targets, with the role that made it. */
+  delegatedRoles(): { readonly delegation: DelegatedRole; readonly parent: string }[] {
+    const out: { delegation: DelegatedRole; parent: string }[] = [];
+    const queue = ['targets'];
+    const seen = new Set(queue);
+    while (queue.length > 0 && out.length < TUF_DELEGATED_ROLES_MAX) {
+      const parent = queue.shift() as string;
+      for (const d of this.targetsRole(parent).delegations?.roles ?? []) {
+        if (seen.has(d.name)) continue;
+        seen.add(d.name);
+        out.push({ delegation: d, parent });
+        queue.push(d.name);
+      }
+    }
+    return out;
+  }
+
+  /** Snapshot lists every targets metadata file, top-level and delegated (TUF §4.4). */
+  private refreshSnapshot(): void {
     const prev =
       this.store.read('metadata/snapshot.json') === undefined
         ? 0
         : this.current<SnapshotSigned>('snapshot').version;
+    const files: Record<string, MetaFile> = {};
+    for (const role of ['targets', ...this.delegatedRoles().map((r) => r.delegation.name)]) {
+      const b = this.store.read(`metadata/${role}.json`) as Uint8Array;
+      files[`${role}.json`] = {
+        version: this.targetsRole(role).version,
+        length: b.length,
+        hashes: { sha256: sha256Hex(b) },
+      };
+    }
     const snap: SnapshotSigned = {
       _type: 'snapshot',
       spec_version: TUF_SPEC_VERSION,
       version: prev + 1,
       expires: this.exp('snapshot'),
-      meta: {
-        'targets.json': {
-          version: targetsVersion,
-          length: targetsBytes.length,
-          hashes: { sha256: sha256Hex(targetsBytes) },
-        },
-      },
+      meta: files,
     };
     const sb = signMetadata(snap, this.signers.snapshot);
     this.store.write('metadata/snapshot.json', sb);
     this.refreshTimestamp(snap.version, sb);
+  }
+
+  /**
+   * Delegates target names matching `paths` to a new role signed by `signers` (TUF §4.5).
+   * The delegating role is top-level targets unless `parent` names a delegated role (then its
+   * own signers must be given: only a role's keys may change what it delegates).
+   */
+  delegate(
+    role: string,
+    signers: readonly CompositeSigner[],
+    paths: readonly string[],
+    options: {
+      readonly terminating?: boolean;
+      readonly threshold?: number;
+      readonly parent?: { readonly role: string; readonly signers: readonly CompositeSigner[] };
+    } = {},
+  ): DelegatedRole {
+    if (!isDelegatedRoleName(role)) throw meta(`bad delegated role name "${role}"`);
+    if (this.delegatedRoles().some((r) => r.delegation.name === role))
+      throw new TrustError(TRUST_ERROR_CODES.exists, `role ${role} is already delegated`);
+    const parentRole = options.parent?.role ?? 'targets';
+    const parentSigners = options.parent?.signers ?? this.signers.targets;
+    const parent = this.targetsRole(parentRole);
+    const keys: Record<string, TufKey> = { ...(parent.delegations?.keys ?? {}) };
+    const keyids = signers.map((sg) => {
+      const k = tufKey(sg.publicKey, sg.alg);
+      const id = tufKeyId(k);
+      keys[id] = k;
+      return id;
+    });
+    const delegation: DelegatedRole = {
+      name: role,
+      keyids: [...new Set(keyids)].sort(),
+      threshold: options.threshold ?? 1,
+      terminating: options.terminating ?? false,
+      paths: [...paths],
+    };
+    const roles = [...(parent.delegations?.roles ?? []), delegation];
+    // Validate before anything is written: a bad pattern or threshold must not leave a half-made
+    // delegation behind.
+    checkSigned('targets', { ...parent, delegations: { keys, roles } });
+    this.store.write(
+      `metadata/${role}.json`,
+      signMetadata(
+        {
+          _type: 'targets',
+          spec_version: TUF_SPEC_VERSION,
+          version: 1,
+          expires: this.exp('targets'),
+          targets: {},
+        } satisfies TargetsSigned,
+        signers,
+      ),
+    );
+    this.writeTargetsRole(
+      parentRole,
+      {
+        ...parent,
+        version: parent.version + 1,
+        expires: this.exp('targets'),
+        delegations: { keys, roles },
+      },
+      parentSigners,
+    );
+    return delegation;
   }
 
   private refreshTimestamp(snapshotVersion: number, snapshotBytes: Uint8Array): void {
@@ -573,10 +793,21 @@ export class TufRepository {
     name: string,
     bytes: Uint8Array,
     hardwareIds: readonly string[] = [],
-  ): { version: number; logIndex: number; sha256: string } {
+    delegated?: { readonly role: string; readonly signers: readonly CompositeSigner[] },
+  ): { version: number; logIndex: number; sha256: string; role: string } {
     if (!/^[A-Za-z0-9._-][A-Za-z0-9._/-]{0,254}$/.test(name) || name.split('/').includes('..'))
       throw meta(`bad target name "${name}"`);
-    const t = this.targets();
+    const role = delegated?.role ?? 'targets';
+    if (delegated !== undefined) {
+      const d = this.delegatedRoles().find((r) => r.delegation.name === role)?.delegation;
+      if (d === undefined)
+        throw new TrustError(TRUST_ERROR_CODES.notFound, `repository has no role ${role}`);
+      // A client only looks for `name` in roles whose paths match it, so a target outside the
+      // role's paths could never be installed: refuse it here rather than publish dead weight.
+      if (!d.paths.some((p) => delegationPathMatches(p, name)))
+        throw meta(`target ${name} is outside role ${role}'s paths (${d.paths.join(', ')})`);
+    }
+    const t = this.targetsRole(role);
     const version = (t.targets[name]?.custom.version ?? 0) + 1;
     const sha256 = sha256Hex(bytes);
     const log = this.logRelease(
@@ -588,13 +819,17 @@ export class TufRepository {
       hashes: { sha256 },
       custom: { log, hardwareIds: [...hardwareIds], version },
     };
-    this.writeTargets({
-      ...t,
-      version: t.version + 1,
-      expires: this.exp('targets'),
-      targets: { ...t.targets, [name]: file },
-    });
-    return { version, logIndex: log.index, sha256 };
+    this.writeTargetsRole(
+      role,
+      {
+        ...t,
+        version: t.version + 1,
+        expires: this.exp('targets'),
+        targets: { ...t.targets, [name]: file },
+      },
+      delegated?.signers ?? this.signers.targets,
+    );
+    return { version, logIndex: log.index, sha256, role };
   }
 
   /**

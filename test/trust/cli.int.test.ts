@@ -150,4 +150,52 @@ describe('genesis keys / log / update', () => {
     expect(status.code).toBe(0);
     expect(status.stdout).toMatch(/fw\.bin v1/);
   });
+
+  it('delegates a path to a team role that publishes under it, and nothing outside it', async () => {
+    const dir = tmp();
+    const repo = join(dir, 'repo');
+    expect((await runCli(['update', 'init', '--repo', repo, '--witnesses', '1'])).code).toBe(0);
+    const del = await runCli([
+      'update',
+      'delegate',
+      '--repo',
+      repo,
+      '--role',
+      'apps',
+      '--paths',
+      'apps/*',
+      '--json',
+    ]);
+    expect(del.code, del.stderr).toBe(0);
+    expect(JSON.parse(del.stdout)).toMatchObject({ name: 'apps', paths: ['apps/*'] });
+    writeFileSync(join(dir, 'web.wasm'), 'web');
+    const pub = await runCli([
+      'update',
+      'publish',
+      join(dir, 'web.wasm'),
+      '--repo',
+      repo,
+      '--role',
+      'apps',
+      '--name',
+      'apps/web.wasm',
+    ]);
+    expect(pub.code, pub.stderr).toBe(0);
+    const ver = await runCli(['update', 'verify', 'apps/web.wasm', '--repo', repo, '--json']);
+    expect(ver.code, ver.stderr).toBe(0);
+    expect((JSON.parse(ver.stdout) as { role: string }).role).toBe('apps');
+    const outside = await runCli([
+      'update',
+      'publish',
+      join(dir, 'web.wasm'),
+      '--repo',
+      repo,
+      '--role',
+      'apps',
+      '--name',
+      'fw.bin',
+    ]);
+    expect(outside.code).toBe(2);
+    expect(outside.stderr).toMatch(/outside role apps/);
+  });
 });

@@ -32,6 +32,7 @@ import {
   serveTiles,
   type TargetsSigned,
   TrustError,
+  TUF_DELEGATED_ROLES_MAX,
   verifyConsistency,
   verifyFromRepoDir,
   verifyInclusion,
@@ -386,11 +387,12 @@ function registerUpdate(program: Command): void {
     .requiredOption('--repo <dir>', 'repository directory')
     .option('--name <name>', 'target name (default: file name)')
     .option('--hardware <ids>', 'comma-separated hardware IDs the target is for (Uptane)', '')
+    .option('--role <role>', 'sign with this delegated role (see update delegate)')
     .option('--json', 'print JSON')
     .action(
       async (
         file: string,
-        o: { repo: string; name?: string; hardware: string; json?: boolean },
+        o: { repo: string; name?: string; hardware: string; role?: string; json?: boolean },
       ) => {
         const r = openRepoDir(resolve(o.repo), new SystemClock());
         try {
@@ -399,10 +401,18 @@ function registerUpdate(program: Command): void {
             .map((s) => s.trim())
             .filter((s) => s.length > 0);
           const name = o.name ?? basename(file);
-          const p = r.repository.publish(name, new Uint8Array(readFileSync(file)), hw);
+          const p = r.repository.publish(
+            name,
+            new Uint8Array(readFileSync(file)),
+            hw,
+            o.role === undefined
+              ? undefined
+              : { role: o.role, signers: [r.delegateSigner(o.role)] },
+          );
           const round = await r.server.publishCheckpoint();
           const info = {
             name,
+            role: p.role,
             version: p.version,
             sha256: p.sha256,
             logIndex: p.logIndex,
@@ -413,7 +423,40 @@ function registerUpdate(program: Command): void {
           out(
             o.json,
             info,
-            `published ${name} v${p.version} (sha256 ${p.sha256.slice(0, 16)}…)\n  release log index ${p.logIndex}; checkpoint size ${round.size} cosigned by ${round.cosigners.length} witnesses: ${round.cosigners.join(', ')}`,
+            `published ${name} v${p.version} in role ${p.role} (sha256 ${p.sha256.slice(0, 16)}…)\n  release log index ${p.logIndex}; checkpoint size ${round.size} cosigned by ${round.cosigners.length} witnesses: ${round.cosigners.join(', ')}`,
+          );
+        } finally {
+          r.close();
+        }
+      },
+    );
+  up.command('delegate')
+    .description('delegate target names matching --paths to a new role with its own key (TUF §4.5)')
+    .requiredOption('--repo <dir>', 'repository directory')
+    .requiredOption('--role <role>', 'name of the new role (e.g. apps)')
+    .requiredOption('--paths <patterns...>', "target name patterns, e.g. 'apps/*' (* stops at /)")
+    .option('--terminating', 'targets matching these paths are searched for nowhere else')
+    .option('--parent <role>', 'delegating role (default: top-level targets)')
+    .option('--json', 'print JSON')
+    .action(
+      (o: {
+        repo: string;
+        role: string;
+        paths: string[];
+        terminating?: boolean;
+        parent?: string;
+        json?: boolean;
+      }) => {
+        const r = openRepoDir(resolve(o.repo), new SystemClock());
+        try {
+          const d = r.delegate(o.role, o.paths, {
+            terminating: o.terminating === true,
+            ...(o.parent === undefined ? {} : { parent: o.parent }),
+          });
+          out(
+            o.json,
+            { ...d, parent: o.parent ?? 'targets' },
+            `delegated ${d.paths.join(', ')} to role ${d.name}${d.terminating ? ' (terminating)' : ''} from ${o.parent ?? 'targets'}\n  key: keys/delegated/${d.name}.key; publish with: genesis update publish FILE --repo ${o.repo} --role ${d.name} --name ${d.paths[0]?.replace(/[*?]/g, 'x') ?? ''}`,
           );
         } finally {
           r.close();
@@ -461,6 +504,7 @@ function registerUpdate(program: Command): void {
         const info = {
           ok: true,
           name,
+          role: target.role,
           version: target.info.custom.version,
           length: target.bytes.length,
           sha256: target.info.hashes.sha256,
@@ -475,7 +519,7 @@ function registerUpdate(program: Command): void {
           o.json,
           info,
           [
-            `ok: ${name} v${info.version} (${info.length} bytes, sha256 ${info.sha256.slice(0, 16)}…)`,
+            `ok: ${name} v${info.version} (${info.length} bytes, sha256 ${info.sha256.slice(0, 16)}…), signed by role ${info.role}`,
             `  TUF: root v${info.rootVersion}, timestamp/snapshot/targets verified (targets v${info.targetsVersion}), composite signatures over threshold`,
             `  log: entry ${info.logIndex} included in checkpoint ${cp.size} (${info.inclusionProofHashes}-hash proof), cosigned by ${info.cosigners.join(', ')}`,
             ...(o.out === undefined ? [] : [`  written to ${o.out}`]),
@@ -505,11 +549,36 @@ function registerUpdate(program: Command): void {
         }
       };
       const roles = Object.fromEntries(REPO_ROLES.map((r) => [r, read(r)]));
-      const targets = (
-        JSON.parse(readFileSync(join(dir, 'metadata', 'targets.json'), 'utf8')) as {
-          signed: TargetsSigned;
+      const targetsRole = (role: string): TargetsSigned =>
+        (
+          JSON.parse(readFileSync(join(dir, 'metadata', `${role}.json`), 'utf8')) as {
+            signed: TargetsSigned;
+          }
+        ).signed;
+      const top = targetsRole('targets');
+      const targets = top.targets;
+      // Delegated roles, breadth first from top-level targets (bounded like the client's search).
+      const delegated: {
+        name: string;
+        parent: string;
+        paths: readonly string[];
+        targets: string[];
+      }[] = [];
+      const queue: [string, TargetsSigned][] = [['targets', top]];
+      while (queue.length > 0 && delegated.length < TUF_DELEGATED_ROLES_MAX) {
+        const [parent, t] = queue.shift() as [string, TargetsSigned];
+        for (const d of t.delegations?.roles ?? []) {
+          if (delegated.some((x) => x.name === d.name)) continue;
+          const dt = targetsRole(d.name);
+          delegated.push({
+            name: d.name,
+            parent,
+            paths: d.paths,
+            targets: Object.entries(dt.targets).map(([k, v]) => `${k} v${v.custom.version}`),
+          });
+          queue.push([d.name, dt]);
         }
-      ).signed.targets;
+      }
       const l = DurableLog.open(join(dir, 'log.db'), { readonly: true });
       try {
         const cp = l.latestCheckpointNote();
@@ -522,6 +591,7 @@ function registerUpdate(program: Command): void {
               { version: v.custom.version, length: v.length, logIndex: v.custom.log.index },
             ]),
           ),
+          delegated,
           logSize: l.size,
           checkpointSize: cp?.size,
           cosignatures: cosigners,
@@ -538,6 +608,10 @@ function registerUpdate(program: Command): void {
                 .map(([k, v]) => `${k} v${v.custom.version}`)
                 .join(', ') || '(none)'
             }`,
+            ...delegated.map(
+              (d) =>
+                `  ${d.parent} → ${d.name} [${d.paths.join(' ')}]: ${d.targets.join(', ') || '(none)'}`,
+            ),
             `log        ${l.size} entries; last witnessed checkpoint ${cp === undefined ? 'none' : `size ${cp.size} with ${cosigners} cosignatures`}`,
           ].join('\n'),
         );
