@@ -31,7 +31,7 @@ export const UP_STOP_WAIT_MS = 500;
 export const UP_EPSILON_BUDGET = 8;
 
 /** Deadline of each secure-aggregation round between a pod and its tiles. */
-export const UP_SECURE_ROUND_MS = 1_000;
+export const UP_SECURE_ROUND_MS = 2_000;
 
 /** Subject on which the global coordinator publishes each round's model (serializeModel bytes). */
 export const GLOBAL_MODEL_SUBJECT = 'genesis.learn.global.model';

@@ -370,7 +370,9 @@ export class TileSecureSessions {
       config,
       client,
       input,
-      expiresAt: this.ctx.clock.monotonic() + h.sessionMs,
+      // Twice the pass deadline: expiry only bounds memory, and a pod running late (CPU-bound
+      // in an embedded fabric) fails its pass by its own deadlines, not by tiles forgetting.
+      expiresAt: this.ctx.clock.monotonic() + 2 * h.sessionMs,
       nextRound: 1,
       vanishAt,
     });
