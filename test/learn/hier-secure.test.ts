@@ -4,6 +4,7 @@
  * tiles vanishing at any protocol stage are recovered, too many vanishing tiles abort only that
  * pod's pass, and a pod never sees an individual update in the clear.
  */
+import { decode } from '@ipld/dag-cbor';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -187,6 +188,45 @@ describe('secure hierarchical aggregation: tiles vanishing mid-protocol', () => 
     },
     30_000,
   );
+});
+
+describe('secure hierarchical aggregation: SecAgg+ in a large pod', () => {
+  it('a pod of 24 tiles uses k-regular neighbourhoods and recovers a vanished tile', async () => {
+    const n = 24;
+    const scripts = Array.from({ length: n }, (_, i) => ({
+      delta: 0.01 * ((i % 7) - 3),
+      weight: 1 + (i % 5),
+    }));
+    const rosters: number[] = [];
+    const rig = await startRig({
+      pods: 1,
+      tilesPerPod: n,
+      settings: { secagg: 'plus' },
+      script: (i) => scripts[i] as TileScript,
+      fault: (i) => (kind, reply, request) => {
+        if (kind === 'share') {
+          const req = decode(request.data) as { neighbours: unknown[] };
+          rosters.push(req.neighbours.length);
+        }
+        return i === 5 && kind === 'masked-input' ? undefined : reply;
+      },
+    });
+    try {
+      const before = Float32Array.from(rig.coordinator.params);
+      const rec = await rig.round();
+      expect(rec?.failure).toBeUndefined();
+      expect(rec?.participants).toBe(n - 1);
+      const p = choosePodSecAggParams(n, 'plus', 0);
+      expect(p.mode).toBe('plus');
+      expect(rosters).toHaveLength(n);
+      expect(rosters.every((k) => k === p.k)).toBe(true);
+      const expected = weightedMean(scripts.filter((_, i) => i !== 5));
+      expect(maxAbsDiff(rig.coordinator.params, before, expected)).toBeLessThan(1e-4);
+      expect(rig.coordinator.secure).toEqual({ sessions: 1, aborted: 0, recovered: 1 });
+    } finally {
+      await rig.stop();
+    }
+  }, 60_000);
 });
 
 describe('secure hierarchical aggregation: what the pod sees', () => {
