@@ -13,7 +13,12 @@
  */
 import type { ObjTypeValue } from './abi.ts';
 import { KernelError, KernelErrorCode, kassert } from './errors.ts';
-import { CNODE_SLOTS_MAX, CPTR_GENERATION_MAX, CPTR_SLOT_BITS } from './limits.ts';
+import {
+  CNODE_SLOTS_INITIAL,
+  CNODE_SLOTS_MAX,
+  CPTR_GENERATION_MAX,
+  CPTR_SLOT_BITS,
+} from './limits.ts';
 
 const SLOT_MASK = (1 << CPTR_SLOT_BITS) - 1;
 
@@ -62,10 +67,15 @@ export class Cap {
   }
 }
 
-/** A bounded table of capability slots with per-slot generation counters. */
+/**
+ * A bounded table of capability slots with per-slot generation counters. The backing arrays
+ * start small and double up to `size` on demand: most domains hold a handful of caps, and a
+ * spawn should not pay for 256 empty slots (slots past the current capacity are empty, with
+ * generation 1, exactly as if they had been allocated).
+ */
 export class CNode {
-  readonly slots: (Cap | undefined)[];
-  readonly generations: Uint32Array;
+  slots: (Cap | undefined)[];
+  generations: Uint32Array;
   private used = 0;
   private hint = 0;
 
@@ -79,9 +89,20 @@ export class CNode {
         },
       );
     }
-    this.slots = new Array<Cap | undefined>(size).fill(undefined);
+    const initial = Math.min(size, CNODE_SLOTS_INITIAL);
+    this.slots = new Array<Cap | undefined>(initial).fill(undefined);
     // Generations start at 1 so a bare slot index (generation 0) never names a capability.
-    this.generations = new Uint32Array(size).fill(1);
+    this.generations = new Uint32Array(initial).fill(1);
+  }
+
+  /** Grows the backing arrays to hold at least `slots` slots (at most `size`). */
+  private grow(slots: number): void {
+    const cap = Math.min(this.size, Math.max(slots, this.slots.length * 2));
+    const old = this.slots.length;
+    for (let i = old; i < cap; i++) this.slots.push(undefined);
+    const g = new Uint32Array(cap).fill(1);
+    g.set(this.generations);
+    this.generations = g;
   }
 
   /** Number of occupied slots. */
@@ -93,20 +114,24 @@ export class CNode {
   lookup(cptr: number): Cap | undefined {
     if (!Number.isInteger(cptr) || cptr < 0) return undefined;
     const slot = cptr & SLOT_MASK;
-    if (slot >= this.size || this.generations[slot] !== cptr >>> CPTR_SLOT_BITS) return undefined;
+    if (slot >= this.slots.length || this.generations[slot] !== cptr >>> CPTR_SLOT_BITS)
+      return undefined;
     return this.slots[slot];
   }
 
   /** The current cptr of a slot. */
   cptrOf(slot: number): number {
-    return ((this.generations[slot] as number) << CPTR_SLOT_BITS) | slot;
+    const g = slot < this.generations.length ? (this.generations[slot] as number) : 1;
+    return (g << CPTR_SLOT_BITS) | slot;
   }
 
   /** Places `cap` in a free slot and returns its cptr, or -1 when the CNode is full. */
   insert(cap: Cap): number {
     if (this.used === this.size) return -1;
-    for (let i = 0; i < this.size; i++) {
-      const slot = (this.hint + i) % this.size;
+    if (this.used === this.slots.length) this.grow(this.used + 1);
+    const n = this.slots.length;
+    for (let i = 0; i < n; i++) {
+      const slot = (this.hint + i) % n;
       if (this.slots[slot] === undefined) {
         this.slots[slot] = cap;
         cap.cnode = this;
@@ -125,6 +150,7 @@ export class CNode {
       slot >= 0 && slot < this.size && this.slots[slot] === undefined,
       'placeAt needs an empty slot',
     );
+    if (slot >= this.slots.length) this.grow(slot + 1);
     this.slots[slot] = cap;
     this.generations[slot] = generation;
     cap.cnode = this;

@@ -136,6 +136,8 @@ export class MessageRegisters {
 export class Domain extends KObject {
   readonly type = ObjType.DOMAIN;
   state: DomainState = 'live';
+  /** @internal The syscall binding of the current instance (the kernel's; see spawn pool). */
+  binding: { dom: Domain | undefined } | undefined;
   /** The kernel that spawned this domain (the IPC fast path checks it instead of a map lookup). */
   owner: object | undefined;
   instance!: WasmInstance;

@@ -36,6 +36,7 @@ import {
 import {
   type Activation,
   Domain,
+  type DomainExports,
   type DomainSnapshot,
   resolveExports,
   type WasmFn,
@@ -57,6 +58,8 @@ import {
   SCHED_LATENCY_BUCKETS_UNITS,
   SCHED_PERIOD_UNITS_DEFAULT,
   SCHED_PRIORITIES,
+  SPAWN_POOL_INSTANCES_MAX,
+  SPAWN_POOL_MODULE_INSTANCES_MAX,
   WASM_PAGE_BYTES,
 } from './limits.ts';
 import type { KernelModule } from './module.ts';
@@ -72,7 +75,7 @@ import {
   type ReplySink,
   SchedContext,
 } from './objects.ts';
-import { WA, type WasmInstance, type WasmMemory } from './wasm-api.ts';
+import { WA, type WasmGlobal, type WasmInstance, type WasmMemory } from './wasm-api.ts';
 
 /** One traced event (`genesis kernel run --trace`). */
 export type TraceEvent =
@@ -153,6 +156,8 @@ export interface KernelStats {
   activations: number;
   ipcMessages: number;
   ipcFastpath: number;
+  /** Spawns (and restarts) served by a pooled instance instead of a new one. */
+  spawnPoolHits: number;
   preemptions: number;
   nowUnits: number;
   /** Scheduling latency histogram: counts per bucket of {@link SCHED_LATENCY_BUCKETS_UNITS} plus +Inf. */
@@ -221,6 +226,18 @@ function noop(): void {}
  * is never unwound, so one shared record serves every such activation). */
 const NOTIFY_ACTIVATION: Activation = { kind: 'notify', fn: noop, args: [], reply: undefined };
 
+/** Which domain an instance's syscall imports act for (repointed when an instance is reused). */
+class SyscallBinding {
+  constructor(public dom: Domain | undefined) {}
+}
+
+/** An instance ready to be handed to a new domain. */
+interface PooledInstance {
+  readonly instance: WasmInstance;
+  readonly ex: DomainExports;
+  readonly binding: SyscallBinding;
+}
+
 /** Thrown through wasm frames by a syscall that faults its caller. */
 class DomainFault extends Error {
   constructor(
@@ -254,6 +271,9 @@ export class Kernel {
   private readonly irqs = new Map<number, Irq>();
   private nextId = 1;
   private depth = 0;
+  /** Spawn pool: reset instances per module (see {@link recycle}). */
+  private readonly pools = new Map<KernelModule, PooledInstance[]>();
+  private pooledCount = 0;
   /** Fast-path activation records, one per nesting depth (reused; see {@link FastFrame}). */
   private readonly frames: FastFrame[] = [];
   private readonly tracing: boolean;
@@ -276,6 +296,7 @@ export class Kernel {
       activations: 0,
       ipcMessages: 0,
       ipcFastpath: 0,
+      spawnPoolHits: 0,
       preemptions: 0,
       nowUnits: 0,
       schedLatencyBuckets: new Array<number>(SCHED_LATENCY_BUCKETS_UNITS.length + 1).fill(0),
@@ -454,21 +475,52 @@ export class Kernel {
     return { domain: dom, cap, cptrs };
   }
 
-  /** Instantiates `module` for `dom` and runs its start function; throws SPAWN_FAILED. */
-  instantiate(dom: Domain, module: KernelModule): void {
+  /** A fresh instance of `module`, its exports resolved; captures the module's pristine state
+   * (memory image, mutable globals) the first time, for recycling. Throws SPAWN_FAILED. */
+  private freshInstance(module: KernelModule, dom: Domain | undefined): PooledInstance {
+    const binding = new SyscallBinding(dom);
     let instance: WasmInstance;
     try {
-      instance = new WA.Instance(module.module, { genesis: this.syscalls(dom) });
+      instance = new WA.Instance(module.module, { genesis: this.syscalls(binding) });
     } catch (e) {
       throw new KernelError(KernelErrorCode.SPAWN_FAILED, `instantiation failed: ${String(e)}`, {
         cause: e,
       });
     }
     const ex = resolveExports(instance, module);
+    if (module.poolBlocker === undefined && module.pristine === undefined) {
+      // The start function has not run (the instrumenter turned it into an export), so this is
+      // exactly what instantiation produces: zeros, active data segments, global initialisers.
+      try {
+        module.pristine = {
+          memory: ex.memory === undefined ? undefined : new Uint8Array(ex.memory.buffer).slice(),
+          globals: ex.savedGlobals.map(([, g]) => g.value),
+        };
+      } catch {
+        // A global JS cannot read (v128): leave the module unpooled.
+      }
+    }
+    return { instance, ex, binding };
+  }
+
+  /** Instantiates `module` for `dom` (from the spawn pool when it can) and runs its start
+   * function on a bounded budget; throws SPAWN_FAILED. */
+  instantiate(dom: Domain, module: KernelModule): void {
+    const pool = this.pools.get(module);
+    let p = pool?.pop();
+    if (p !== undefined) {
+      this.pooledCount--;
+      this.stats.spawnPoolHits++;
+      p.binding.dom = dom;
+    } else {
+      p = this.freshInstance(module, dom);
+    }
+    const { instance, ex } = p;
     ex.quota.value = Math.floor(dom.memoryBytesMax / WASM_PAGE_BYTES);
     dom.instance = instance;
     dom.ex = ex;
     dom.module = module;
+    dom.binding = p.binding;
     if (ex.start !== undefined) {
       ex.setFuel(FUEL_START_UNITS);
       const prevActive = dom.active;
@@ -509,7 +561,87 @@ export class Kernel {
     dom.current?.reply?.resolve(ERROR_REPLY(Status.E_DEAD), 0n, 0n);
     dom.suspended?.reply?.resolve(ERROR_REPLY(Status.E_DEAD), 0n, 0n);
     if (dom.recvEp !== undefined) dom.recvEp.receiver = undefined;
+    this.recycle(dom);
     this.sweep();
+  }
+
+  /**
+   * Pre-instantiates up to `count` instances of `module` into the spawn pool (call it in idle
+   * time), bounded by {@link SPAWN_POOL_INSTANCES_MAX}, {@link SPAWN_POOL_MODULE_INSTANCES_MAX}
+   * and the live-domain bound. Returns how many were added (0 for modules that cannot be
+   * recycled, see `KernelModule.poolBlocker`).
+   */
+  prewarm(module: KernelModule, count: number): number {
+    if (module.poolBlocker !== undefined) return 0;
+    let added = 0;
+    while (added < count && this.poolRoom(module)) {
+      this.poolPush(module, this.freshInstance(module, undefined));
+      added++;
+    }
+    return added;
+  }
+
+  /** Instances currently pooled for `module` (all modules when omitted). */
+  pooled(module?: KernelModule): number {
+    return module === undefined ? this.pooledCount : (this.pools.get(module)?.length ?? 0);
+  }
+
+  private poolRoom(module: KernelModule): boolean {
+    return (
+      this.pooledCount < SPAWN_POOL_INSTANCES_MAX &&
+      (this.pools.get(module)?.length ?? 0) < SPAWN_POOL_MODULE_INSTANCES_MAX &&
+      this.stats.domainsLive + this.pooledCount < this.domainsMax
+    );
+  }
+
+  private poolPush(module: KernelModule, p: PooledInstance): void {
+    let pool = this.pools.get(module);
+    if (pool === undefined) {
+      pool = [];
+      this.pools.set(module, pool);
+    }
+    pool.push(p);
+    this.pooledCount++;
+  }
+
+  /**
+   * Returns a dead domain's instance to the spawn pool, reset to its pristine state (wasmtime's
+   * pooling allocator resets a slot the same way): linear memory rewritten from the initial
+   * image (zeros + data segments; an instance whose memory grew is dropped instead), every
+   * mutable global (all exported by the instrumenter) and the kernel's fuel, fault and quota
+   * globals restored. Tables and passive data segments cannot be reset from JS, which is why
+   * only modules that cannot change them are pooled (module.ts `poolBlocker`). The start
+   * function runs again when the instance is handed out, as for a fresh spawn. The reset
+   * happens here, at kill, so a dead domain's data does not linger in a pooled instance.
+   */
+  private recycle(dom: Domain): void {
+    const module = dom.module;
+    const pristine = module.pristine;
+    const binding = dom.binding;
+    if (
+      pristine === undefined ||
+      module.poolBlocker !== undefined ||
+      binding === undefined ||
+      dom.active ||
+      dom.module !== module ||
+      !this.poolRoom(module)
+    )
+      return;
+    const ex = dom.ex;
+    if (pristine.memory !== undefined) {
+      const mem = ex.memory;
+      if (mem === undefined || mem.buffer.byteLength !== pristine.memory.length) return;
+      new Uint8Array(mem.buffer).set(pristine.memory);
+    }
+    const globals = ex.savedGlobals;
+    for (let i = 0; i < globals.length; i++)
+      (globals[i] as readonly [number, WasmGlobal])[1].value = pristine.globals[i] as number;
+    ex.fault.value = 0;
+    ex.quota.value = 0;
+    ex.setFuel(0);
+    binding.dom = undefined;
+    dom.binding = undefined;
+    this.poolPush(module, { instance: dom.instance, ex, binding });
   }
 
   /** Restarts a domain from its module with fresh memory, keeping identity, CSpace and bindings. */
@@ -523,6 +655,9 @@ export class Kernel {
     dom.rewinding = false;
     dom.unwinding = false;
     dom.faultPending = undefined;
+    // The old instance is reset into the pool (when its module allows) and, LIFO, usually
+    // handed straight back: a restart costs a reset instead of a new instance.
+    this.recycle(dom);
     this.instantiate(dom, dom.module);
     dom.state = 'live';
     dom.stats.restarts++;
@@ -975,6 +1110,9 @@ export class Kernel {
     | { ok: true; value: unknown; used: number }
     | { ok: false; kind: number; message: string; used: number } {
     if (dom.active) throw new KernelError(KernelErrorCode.DOMAIN_BUSY, 'domain is running');
+    // A dead domain's instance may already serve another domain (spawn pool).
+    if (dom.state === 'dead')
+      throw new KernelError(KernelErrorCode.DOMAIN_UNKNOWN, 'domain is dead');
     const ex = dom.ex;
     ex.setFuel(fuel);
     ex.fault.value = 0;
@@ -1115,37 +1253,46 @@ export class Kernel {
 
   // ---------------------------------------------------------------- syscalls
 
-  private syscalls(dom: Domain): Record<string, WasmFn> {
+  /**
+   * The import object of one instance. The closures read the domain from `b` on every call
+   * rather than capturing it, so a recycled instance (spawn pool) serves its next domain by
+   * repointing `b.dom`; the cast is sound because an instance only runs once bound.
+   */
+  private syscalls(b: SyscallBinding): Record<string, WasmFn> {
     const s: Record<string, (...a: never[]) => unknown> = {
-      debug_log: (ptr: number, len: number) => this.sysDebugLog(dom, ptr, len),
-      cap_copy: (src: number, rights: number) => this.sysCapDerive(dom, src, rights, undefined),
+      debug_log: (ptr: number, len: number) => this.sysDebugLog(b.dom as Domain, ptr, len),
+      cap_copy: (src: number, rights: number) =>
+        this.sysCapDerive(b.dom as Domain, src, rights, undefined),
       cap_mint: (src: number, rights: number, badge: bigint) =>
-        this.sysCapDerive(dom, src, rights, badge),
-      cap_move: (src: number) => this.sysCapMove(dom, src),
-      cap_delete: (cptr: number) => this.sysCapDelete(dom, cptr),
-      cap_revoke: (cptr: number) => this.sysCapRevoke(dom, cptr),
-      cap_info: (cptr: number) => this.sysCapInfo(dom, cptr),
+        this.sysCapDerive(b.dom as Domain, src, rights, badge),
+      cap_move: (src: number) => this.sysCapMove(b.dom as Domain, src),
+      cap_delete: (cptr: number) => this.sysCapDelete(b.dom as Domain, cptr),
+      cap_revoke: (cptr: number) => this.sysCapRevoke(b.dom as Domain, cptr),
+      cap_info: (cptr: number) => this.sysCapInfo(b.dom as Domain, cptr),
       send: (ep: number, info: number, mr0: bigint, mr1: bigint) =>
-        this.sysSend(dom, ep, info, mr0, mr1),
+        this.sysSend(b.dom as Domain, ep, info, mr0, mr1),
       call: (ep: number, info: number, mr0: bigint, mr1: bigint) =>
-        this.sysCall(dom, ep, info, mr0, mr1),
-      reply: (info: number, mr0: bigint, mr1: bigint) => this.sysReply(dom, info, mr0, mr1),
-      reply_save: () => this.sysReplySave(dom),
+        this.sysCall(b.dom as Domain, ep, info, mr0, mr1),
+      reply: (info: number, mr0: bigint, mr1: bigint) =>
+        this.sysReply(b.dom as Domain, info, mr0, mr1),
+      reply_save: () => this.sysReplySave(b.dom as Domain),
       reply_send: (r: number, info: number, mr0: bigint, mr1: bigint) =>
-        this.sysReplySend(dom, r, info, mr0, mr1),
-      recv_bind: (ep: number) => this.sysRecvBind(dom, ep),
-      msg_get: (i: number) => this.sysMsgGet(dom, i),
-      notify_signal: (n: number) => this.sysSignal(dom, n),
-      notify_poll: (n: number) => this.sysPoll(dom, n),
-      notify_bind: (n: number) => this.sysNotifyBind(dom, n),
-      ep_cancel_badged: (ep: number, badge: bigint) => this.sysCancelBadged(dom, ep, badge),
-      device_read: (d: number, reg: number) => this.sysDeviceRead(dom, d, reg),
-      device_write: (d: number, reg: number, v: bigint) => this.sysDeviceWrite(dom, d, reg, v),
-      irq_bind: (irq: number, n: number) => this.sysIrqBind(dom, irq, n),
-      irq_ack: (irq: number) => this.sysIrqAck(dom, irq),
-      domain_restart: (d: number) => this.sysDomainRestart(dom, d),
-      yield: () => this.sysYield(dom, true),
-      fuel_yield: () => this.sysYield(dom, false),
+        this.sysReplySend(b.dom as Domain, r, info, mr0, mr1),
+      recv_bind: (ep: number) => this.sysRecvBind(b.dom as Domain, ep),
+      msg_get: (i: number) => this.sysMsgGet(b.dom as Domain, i),
+      notify_signal: (n: number) => this.sysSignal(b.dom as Domain, n),
+      notify_poll: (n: number) => this.sysPoll(b.dom as Domain, n),
+      notify_bind: (n: number) => this.sysNotifyBind(b.dom as Domain, n),
+      ep_cancel_badged: (ep: number, badge: bigint) =>
+        this.sysCancelBadged(b.dom as Domain, ep, badge),
+      device_read: (d: number, reg: number) => this.sysDeviceRead(b.dom as Domain, d, reg),
+      device_write: (d: number, reg: number, v: bigint) =>
+        this.sysDeviceWrite(b.dom as Domain, d, reg, v),
+      irq_bind: (irq: number, n: number) => this.sysIrqBind(b.dom as Domain, irq, n),
+      irq_ack: (irq: number) => this.sysIrqAck(b.dom as Domain, irq),
+      domain_restart: (d: number) => this.sysDomainRestart(b.dom as Domain, d),
+      yield: () => this.sysYield(b.dom as Domain, true),
+      fuel_yield: () => this.sysYield(b.dom as Domain, false),
     };
     const trace = this.options.trace;
     if (trace === undefined) return s as Record<string, WasmFn>;
@@ -1154,7 +1301,7 @@ export class Kernel {
       const g = f as WasmFn;
       out[name] = (...args: unknown[]) => {
         const result = g(...args);
-        trace({ t: 'syscall', domain: dom.id, name, args, result });
+        trace({ t: 'syscall', domain: (b.dom as Domain).id, name, args, result });
         return result;
       };
     }

@@ -15,6 +15,8 @@ export const BLOCK_DEPTH_MAX = 10_000;
 
 /** Default number of slots in a domain's root CNode. */
 export const CNODE_SLOTS_DEFAULT = 256;
+/** Slots a CNode allocates up front; it doubles on demand up to its size. */
+export const CNODE_SLOTS_INITIAL = 8;
 /** Largest CNode; slot indices must fit in {@link CPTR_SLOT_BITS}. */
 export const CNODE_SLOTS_MAX = 4096;
 /** Bits of a capability pointer that name the slot; the rest hold the slot's generation. */
@@ -50,6 +52,15 @@ export const SCHED_PRIORITIES = 256;
 export const SCHED_ACTIVATIONS_PER_RUN_DEFAULT = 10_000;
 /** Bound on a domain's pending activations (main, resume) besides queued messages. */
 export const DOMAIN_PENDING_ACTIVATIONS_MAX = 4;
+
+/**
+ * Pre-instantiated instances a kernel keeps for fast spawns, over all modules (wasmtime's pooling
+ * allocator idea, docs/kernel.md "Spawn pool"). They hold wasm memories, so they count against
+ * the live-domain bound: an instance is pooled only while live domains + pooled < that bound.
+ */
+export const SPAWN_POOL_INSTANCES_MAX = 256;
+/** Pooled instances per module (so one module cannot take the whole pool). */
+export const SPAWN_POOL_MODULE_INSTANCES_MAX = 128;
 
 /** WebAssembly page size. */
 export const WASM_PAGE_BYTES = 65_536;
