@@ -560,11 +560,67 @@ class PodSession {
     const n = this.children.length;
     if (n < SECURE_POD_TILES_MIN)
       return this.fail(`pod has ${n} tiles; secure aggregation needs ${SECURE_POD_TILES_MIN}`);
-    const d = this.req.params.length;
-    const vectorLength = d + 2;
+    const vectorLength = this.req.params.length + 2;
     // The masked vector is the largest message; it must fit one transport message.
     if (vectorLength * 4 + 4096 > TRANSPORT_MESSAGE_BYTES_MAX)
       return this.fail(`a masked vector of ${vectorLength} words exceeds one transport message`);
+    const header = this.open(n, vectorLength);
+    const server = this.server as SecAggServer;
+    // Round 0 rides on the fit request: the tiles train, then advertise their keys.
+    const roundsMs = SECURE_PROTOCOL_ROUNDS * Math.min(this.s.roundMs, this.req.deadlineMs / 5);
+    const trainMs = Math.max(SECURE_ROUND_MS_MIN, Math.floor(this.req.deadlineMs - roundsMs));
+    await this.collect(
+      this.children.map((_, i) => i + 1),
+      (id) => [fitSubject(this.nameOf(id)), this.fitRequest(header, id, trainMs)],
+      trainMs,
+      'advertise',
+    );
+    let requests: Map<number, SecAggServerMessage>;
+    try {
+      requests = server.closeAdvertise();
+    } catch (e) {
+      return this.abort(e);
+    }
+    for (let round = 1; round <= SECURE_PROTOCOL_ROUNDS; round++) {
+      const left = this.end - this.ctx.clock.monotonic();
+      // Each remaining round gets an equal share of what is left of the pass.
+      const timeout = Math.max(
+        SECURE_ROUND_MS_MIN,
+        Math.floor(left / (SECURE_PROTOCOL_ROUNDS + 1 - round)),
+      );
+      const current = requests;
+      const stage = SECAGG_STAGES[round] as SecAggStage;
+      await this.collect(
+        [...current.keys()],
+        (id) => [
+          secureSubject(this.nameOf(id)),
+          encodeSecAggMessage(current.get(id) as SecAggServerMessage),
+        ],
+        timeout,
+        stage,
+      );
+      this.log.debug(
+        { node: this.ctx.name, stage, asked: current.size, dropped: this.dropped[stage] },
+        'learn: secure round collected',
+      );
+      try {
+        if (round === SECURE_PROTOCOL_ROUNDS)
+          return this.finish(server.closeUnmask(), header.levels, header.clipRange);
+        requests =
+          round === 1
+            ? server.closeShare()
+            : round === 2
+              ? server.closeMaskedInput()
+              : this.withOwnSignatures(server.closeConsistency());
+      } catch (e) {
+        return this.abort(e);
+      }
+    }
+    return this.fail('unreachable');
+  }
+
+  /** Chooses (mode, k, t), creates the server and returns the session's public parameters. */
+  private open(n: number, vectorLength: number): Omit<SecureFitHeader, 'id'> {
     const p = choosePodSecAggParams(n, this.s.setting, this.s.dropoutRate);
     if (p.relaxed)
       this.log.debug(
@@ -581,81 +637,33 @@ class PodSession {
       vectorLength,
     };
     this.config = config;
-    const server = new SecAggServer({ config, rng: this.ctx.rng, logger: this.log });
-    this.server = server;
-    const levels = quantizationLevelsFor(n);
-    const clipRange = SECAGG_CLIP_RANGE_DEFAULT;
-    const roundsMs = SECURE_PROTOCOL_ROUNDS * Math.min(this.s.roundMs, this.req.deadlineMs / 5);
-    const trainMs = Math.max(SECURE_ROUND_MS_MIN, Math.floor(this.req.deadlineMs - roundsMs));
-    const header: Omit<SecureFitHeader, 'id'> = {
+    this.server = new SecAggServer({ config, rng: this.ctx.rng, logger: this.log });
+    return {
       session: hex(sessionId),
       mode: p.mode,
       n,
       t: p.t,
       k: p.k,
       vectorLength,
-      levels,
-      clipRange,
+      levels: quantizationLevelsFor(n),
+      clipRange: SECAGG_CLIP_RANGE_DEFAULT,
       maxWeight: this.s.maxWeight,
       sessionMs: this.req.deadlineMs,
     };
-    await this.collect(
-      this.children.map((_, i) => i + 1),
-      (id) => [
-        fitSubject(this.nameOf(id)),
-        encodeFitRequest(
-          {
-            round: this.req.round,
-            step: this.req.step,
-            nonce: this.req.nonce,
-            deadlineMs: trainMs,
-            proximalMu: this.req.proximalMu,
-            secure: { ...header, id },
-          },
-          this.req.params,
-        ),
-      ],
-      trainMs,
-      'advertise',
+  }
+
+  private fitRequest(header: Omit<SecureFitHeader, 'id'>, id: number, trainMs: number): Uint8Array {
+    return encodeFitRequest(
+      {
+        round: this.req.round,
+        step: this.req.step,
+        nonce: this.req.nonce,
+        deadlineMs: trainMs,
+        proximalMu: this.req.proximalMu,
+        secure: { ...header, id },
+      },
+      this.req.params,
     );
-    let requests: Map<number, SecAggServerMessage>;
-    try {
-      requests = server.closeAdvertise();
-    } catch (e) {
-      return this.abort(e);
-    }
-    for (let round = 1; round <= SECURE_PROTOCOL_ROUNDS; round++) {
-      const left = this.end - this.ctx.clock.monotonic();
-      const timeout = Math.max(
-        SECURE_ROUND_MS_MIN,
-        Math.floor(left / (SECURE_PROTOCOL_ROUNDS + 1 - round)),
-      );
-      const current = requests;
-      await this.collect(
-        [...current.keys()],
-        (id) => [
-          secureSubject(this.nameOf(id)),
-          encodeSecAggMessage(current.get(id) as SecAggServerMessage),
-        ],
-        timeout,
-        SECAGG_STAGES[round] as SecAggStage,
-      );
-      try {
-        if (round === SECURE_PROTOCOL_ROUNDS) {
-          const sum = server.closeUnmask();
-          return this.finish(sum, levels, clipRange);
-        }
-        requests =
-          round === 1
-            ? server.closeShare()
-            : round === 2
-              ? server.closeMaskedInput()
-              : this.withOwnSignatures(server.closeConsistency());
-      } catch (e) {
-        return this.abort(e);
-      }
-    }
-    return this.fail('unreachable');
   }
 
   /**
