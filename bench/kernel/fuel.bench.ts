@@ -13,174 +13,162 @@
  *  - f64 matrix multiply 96×96 (examples/kernel/as/matmul.wasm, AssemblyScript);
  *  - table-driven CRC-32 over 16 KiB (examples/kernel/as/crc32.wasm, AssemblyScript).
  *
- * Timing is process CPU time (`process.cpuUsage`), best of ROUNDS, with the variants
- * interleaved round by round: the machine is shared, and wall-clock best-of swings by 2× with
- * the other processes' load while CPU time does not. Every module is compiled directly by
- * TurboFan (see compileOptimized) and warmed up first. Every variant must return the same
- * result. Run: `npm run bench -- fuel` (`--json`).
+ * The bytes are built here (wabt, Binaryen, the instrumenter) and measured in a fresh child
+ * process (MEASURE_JS) started with `--no-liftoff`: after Binaryen has run, V8 spends seconds
+ * compiling its hot functions on background threads, which would pollute both the CPU clock and
+ * the tier-up of the measured modules. The child compiles every module straight to TurboFan,
+ * checks that every variant returns the same result, calibrates a batch on the uninstrumented
+ * variant, then takes the best of ROUNDS interleaved rounds of process CPU time
+ * (`process.cpuUsage`): the machine is shared, and wall-clock best-of swings by 2× with the
+ * other processes' load while CPU time does not. Run: `npm run bench -- fuel` (`--json`).
  */
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { setFlagsFromString } from 'node:v8';
 import { instrument } from '../../src/kernel/index.ts';
 import { makePreemptible, watToWasm } from '../../src/toolchain/index.ts';
 import { type BenchCase, type BenchRow, row } from '../harness.ts';
-
-const W = (globalThis as unknown as { WebAssembly: unknown }).WebAssembly as {
-  Module: new (b: Uint8Array) => object;
-  Instance: new (m: object, i: object) => { exports: Record<string, unknown> };
-};
-type Fn = (...a: unknown[]) => unknown;
-type Exports = Record<string, unknown>;
 
 /** CPU time one uninstrumented batch must at least take. */
 const BATCH_CPU_MS_MIN = 60;
 /** Interleaved measurement rounds per variant (best is kept). */
 const ROUNDS = 7;
-/** Fuel given before every call (i32 global; every call below uses well under this). */
-const FUEL_PER_CALL_UNITS = 0x7fff_ffff;
-/** Memory quota given to instrumented instances (the workloads need a few pages). */
-const QUOTA_PAGES = 64;
+/** Bound on the measuring child's run. */
+const CHILD_TIMEOUT_MS = 120_000;
 const TARGET = '≤ 10% overhead (ratio ≤ 1.1)';
 
-interface Workload {
-  readonly name: string;
-  readonly bytes: Uint8Array;
-  /** Runs one unit of work; returns a value every variant must agree on. */
-  readonly call: (e: Exports) => unknown;
-  /** Called once after instantiation. */
-  readonly setup?: (e: Exports) => void;
+/** One workload, as data the child can run: set globals once, then call an export. */
+interface Job {
+  readonly variants: Readonly<Record<string, string>>; // name → base64 bytes; `plain` first
+  readonly globals?: Readonly<Record<string, number>>;
+  readonly fn: string;
+  readonly args: readonly number[];
+  /** Export read after each call for the cross-variant check (else the call's return value). */
+  readonly result?: string;
+  readonly rounds: number;
+  readonly batchMs: number;
 }
 
+/** The measuring child (plain JS: it runs without tsx). Reads Job[] on stdin. */
+const MEASURE_JS = `
+import { readFileSync } from 'node:fs';
+const FUEL = 0x7fffffff, QUOTA_PAGES = 64;
 const imports = { genesis: { debug_log: () => 0, fuel_yield: () => undefined } };
-
-/** An instance ready to run: plain modules run their start at instantiation, instrumented
- * ones export it, and get fuel before every call. */
-function ready(module: object, w: Workload): () => unknown {
-  const e = new W.Instance(module, imports).exports;
-  const quota = e.__genesis_quota_pages as { value: number } | undefined;
-  if (quota !== undefined) quota.value = QUOTA_PAGES;
-  const setFuel = e.__genesis_fuel_set as Fn | undefined;
-  const soft = e.genesis_soft_fuel as { value: number } | undefined;
-  setFuel?.(FUEL_PER_CALL_UNITS);
-  (e.__genesis_start as Fn | undefined)?.();
-  w.setup?.(e);
-  if (setFuel === undefined) return () => w.call(e);
-  return () => {
-    setFuel(FUEL_PER_CALL_UNITS);
-    if (soft !== undefined) soft.value = 0x3fff_ffff;
-    return w.call(e);
-  };
-}
-
-function cpuMs(fn: () => void): number {
-  const t = process.cpuUsage();
-  fn();
-  const d = process.cpuUsage(t);
-  return (d.user + d.system) / 1000;
-}
-
-/**
- * Compiles straight to V8's optimizing tier. With the default dynamic tiering a module starts in
- * Liftoff and waits for a background TurboFan compile, which can sit for seconds behind the
- * toolchain's own (large) wasm modules: the steady state is what is being compared.
- */
-function compileOptimized(bytes: Uint8Array): object {
-  setFlagsFromString('--no-liftoff');
-  try {
-    return new W.Module(bytes);
-  } finally {
-    setFlagsFromString('--liftoff');
-  }
-}
-
-/** Measures the variants of one workload; returns best CPU ms per batch of `calls` calls. */
-function compare(
-  w: Workload,
-  variants: Readonly<Record<string, Uint8Array>>,
-  rounds = ROUNDS,
-  batchMs = BATCH_CPU_MS_MIN,
-): { calls: number; best: Record<string, number> } {
-  const runs: Record<string, () => unknown> = {};
-  let expected: unknown;
-  for (const [name, bytes] of Object.entries(variants)) {
-    const run = ready(compileOptimized(bytes), w);
-    const got = run();
+const cpuMs = (fn) => { const t = process.cpuUsage(); fn(); const d = process.cpuUsage(t); return (d.user + d.system) / 1000; };
+const out = [];
+for (const job of JSON.parse(readFileSync(0, 'utf8'))) {
+  const runs = {};
+  let expected;
+  for (const [name, b64] of Object.entries(job.variants)) {
+    const e = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(b64, 'base64')), imports).exports;
+    if (e.__genesis_quota_pages) e.__genesis_quota_pages.value = QUOTA_PAGES;
+    const setFuel = e.__genesis_fuel_set;
+    setFuel?.(FUEL);
+    e.__genesis_start?.();
+    for (const [g, v] of Object.entries(job.globals ?? {})) e[g].value = v;
+    const fn = e[job.fn], res = job.result === undefined ? undefined : e[job.result];
+    const call = () => { const r = fn(...job.args); return res === undefined ? r : res(); };
+    const run = setFuel === undefined ? call : () => {
+      setFuel(FUEL);
+      if (e.genesis_soft_fuel) e.genesis_soft_fuel.value = 0x3fffffff;
+      return call();
+    };
+    const got = String(run());
     if (expected === undefined) expected = got;
-    else if (got !== expected) throw new Error(`${w.name}/${name}: ${got} ≠ ${expected}`);
+    else if (got !== expected) throw new Error(name + ': result ' + got + ' != ' + expected);
     runs[name] = run;
   }
-  const plain = runs.plain as () => unknown;
-  // Calibrate on the (warmed-up) plain variant: enough calls for `batchMs`.
+  const plain = runs.plain;
   for (let i = 0; i < 3; i++) plain();
   let calls = 1;
   for (;;) {
-    const ms = cpuMs(() => {
-      for (let i = 0; i < calls; i++) plain();
-    });
-    if (ms >= batchMs) break;
-    calls = Math.ceil(calls * Math.min(8, Math.max(1.5, (batchMs * 1.2) / (ms || 0.1))));
+    const ms = cpuMs(() => { for (let i = 0; i < calls; i++) plain(); });
+    if (ms >= job.batchMs) break;
+    calls = Math.ceil(calls * Math.min(8, Math.max(1.5, (job.batchMs * 1.2) / (ms || 0.1))));
   }
-  const best: Record<string, number> = {};
-  for (const run of Object.values(runs)) run(); // warm every variant
-  for (let r = 0; r < rounds; r++) {
+  for (const run of Object.values(runs)) run();
+  const best = {};
+  for (let r = 0; r < job.rounds; r++)
     for (const [name, run] of Object.entries(runs)) {
-      const ms = cpuMs(() => {
-        for (let i = 0; i < calls; i++) run();
-      });
-      best[name] = Math.min(best[name] ?? Number.POSITIVE_INFINITY, ms);
+      const ms = cpuMs(() => { for (let i = 0; i < calls; i++) run(); });
+      best[name] = Math.min(best[name] ?? Infinity, ms);
     }
-  }
-  return { calls, best };
+  out.push({ calls, best });
+}
+process.stdout.write(JSON.stringify(out));
+`;
+
+function measure(jobs: readonly Job[]): { calls: number; best: Record<string, number> }[] {
+  const r = spawnSync(process.execPath, ['--no-liftoff', '--input-type=module', '-e', MEASURE_JS], {
+    input: JSON.stringify(jobs),
+    encoding: 'utf8',
+    maxBuffer: 1 << 20,
+    timeout: CHILD_TIMEOUT_MS,
+  });
+  if (r.status !== 0) throw new Error(`measuring child failed: ${r.stderr || r.error}`);
+  return JSON.parse(r.stdout);
 }
 
+const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64');
 const file = (rel: string): Uint8Array =>
   new Uint8Array(readFileSync(new URL(`../../examples/kernel/${rel}`, import.meta.url)));
+const workerWat = (): Promise<Uint8Array> =>
+  watToWasm(readFileSync(new URL('../../examples/kernel/worker.wat', import.meta.url), 'utf8'));
+
+interface Workload extends Omit<Job, 'variants' | 'rounds' | 'batchMs'> {
+  readonly name: string;
+  readonly bytes: Uint8Array;
+}
 
 async function workloads(): Promise<Workload[]> {
-  const worker = await watToWasm(
-    readFileSync(new URL('../../examples/kernel/worker.wat', import.meta.url), 'utf8'),
-  );
   return [
     {
       name: 'sum loop (WAT, 3-instruction body: worst case)',
-      bytes: worker,
-      setup: (e) => {
-        (e.n as { value: number }).value = 20_000_000;
-      },
-      call: (e) => {
-        (e.genesis_main as Fn)();
-        return (e.result as Fn)();
-      },
+      bytes: await workerWat(),
+      globals: { n: 20_000_000 },
+      fn: 'genesis_main',
+      args: [],
+      result: 'result',
     },
     {
       name: 'sieve of Eratosthenes to 1,000,000 (AssemblyScript)',
       bytes: file('as/sieve.wasm'),
-      call: (e) => (e.run as Fn)(1_000_000),
+      fn: 'run',
+      args: [1_000_000],
     },
     {
       name: 'matrix multiply f64 96×96 (AssemblyScript)',
       bytes: file('as/matmul.wasm'),
-      call: (e) => (e.run as Fn)(1, 7),
+      fn: 'run',
+      args: [1, 7],
     },
     {
       name: 'CRC-32 of 16 KiB (AssemblyScript)',
       bytes: file('as/crc32.wasm'),
-      call: (e) => (e.run as Fn)(4),
+      fn: 'run',
+      args: [4],
     },
   ];
 }
 
 async function fuelOverhead(): Promise<BenchRow[]> {
-  const rows: BenchRow[] = [];
-  for (const w of await workloads()) {
-    const { calls, best } = compare(w, {
-      plain: w.bytes,
-      metered: instrument(w.bytes).bytes,
-      global: instrument(w.bytes, 'trap', { cacheFuel: false }).bytes,
-    });
+  const ws = await workloads();
+  const results = measure(
+    ws.map(({ name: _, bytes, ...w }) => ({
+      ...w,
+      variants: {
+        plain: b64(bytes),
+        metered: b64(instrument(bytes).bytes),
+        global: b64(instrument(bytes, 'trap', { cacheFuel: false }).bytes),
+      },
+      rounds: ROUNDS,
+      batchMs: BATCH_CPU_MS_MIN,
+    })),
+  );
+  return ws.flatMap((w, i) => {
+    const { calls, best } = results[i] as { calls: number; best: Record<string, number> };
     const plain = best.plain as number;
     const unit = `ms CPU/${calls} calls`;
-    rows.push(
+    return [
       row(
         `kernel: fuel metering, ${w.name}`,
         best.metered as number,
@@ -189,8 +177,6 @@ async function fuelOverhead(): Promise<BenchRow[]> {
         plain,
         TARGET,
       ),
-    );
-    rows.push(
       row(
         `kernel: fuel metering, global counter (old scheme), ${w.name}`,
         best.global as number,
@@ -198,30 +184,33 @@ async function fuelOverhead(): Promise<BenchRow[]> {
         'uninstrumented',
         plain,
       ),
-    );
-  }
-  return rows;
+    ];
+  });
 }
 
-/** The preemptible build is ~50× slower (Asyncify): 2 rounds, same-run baseline. */
+/** The preemptible build (Asyncify + soft + hard counters) is several times slower: 2 rounds. */
 async function preemptibleOverhead(): Promise<BenchRow[]> {
-  const [sum] = await workloads();
-  if (sum === undefined) return [];
-  const w: Workload = {
-    ...sum,
-    setup: (e) => {
-      (e.n as { value: number }).value = 1_000_000;
+  const bytes = await workerWat();
+  const pre = instrument(await makePreemptible(bytes)).bytes;
+  const [r] = measure([
+    {
+      variants: { plain: b64(bytes), preemptible: b64(pre) },
+      globals: { n: 2_000_000 },
+      fn: 'genesis_main',
+      args: [],
+      result: 'result',
+      rounds: 2,
+      batchMs: BATCH_CPU_MS_MIN,
     },
-  };
-  const pre = instrument(await makePreemptible(w.bytes)).bytes;
-  const { calls, best } = compare(w, { plain: w.bytes, preemptible: pre }, 2);
+  ]);
+  if (r === undefined) return [];
   return [
     row(
       'kernel: preemptible build (Asyncify + soft + hard counters), sum loop',
-      best.preemptible as number,
-      `ms CPU/${calls} calls`,
+      r.best.preemptible as number,
+      `ms CPU/${r.calls} calls`,
       'uninstrumented',
-      best.plain as number,
+      r.best.plain as number,
     ),
   ];
 }
