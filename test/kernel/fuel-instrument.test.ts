@@ -254,6 +254,45 @@ describe('fuel instrumentation (cached local vs global reference)', () => {
   });
 });
 
+describe('fixed shapes', () => {
+  it('try/delegate and a callee throwing through a caller without a handler keep fuel exact', async () => {
+    const bytes = await watToWasm(
+      `(module
+        (import "genesis" "debug_log" (func $log (param i32 i32) (result i32)))
+        (tag $e (param i32))
+        (func $thrower (param $n i32) (result i32) (local $i i32)
+          (loop (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br_if 0 (i32.lt_u (local.get $i) (local.get $n))))
+          (drop (call $log (local.get $i) (i32.const 1)))
+          (if (i32.gt_u (local.get $n) (i32.const 5)) (then (throw $e (local.get $i))))
+          (local.get $i))
+        (func $middle (param $n i32) (result i32) (local $j i32)
+          (loop (local.set $j (i32.add (local.get $j) (i32.const 1)))
+            (br_if 0 (i32.lt_u (local.get $j) (i32.const 4))))
+          (try (result i32) (do (call $thrower (local.get $n))) (delegate 0)))
+        (func (export "main") (param $n i32) (result i32) (local $k i32)
+          (loop (local.set $k (i32.add (local.get $k) (i32.const 1)))
+            (br_if 0 (i32.lt_u (local.get $k) (i32.const 3))))
+          (try (result i32) (do (call $middle (local.get $n)))
+            (catch $e drop (i32.add (i32.const 1000) (call $log (i32.const 0) (i32.const 2)))))))`,
+      'delegate.wat',
+    );
+    for (const n of [3, 9]) {
+      const plain = execute(bytes, n, 0);
+      const cached = execute(instrument(bytes).bytes, n, BIG_FUEL_UNITS);
+      const reference = execute(
+        instrument(bytes, 'trap', { cacheFuel: false }).bytes,
+        n,
+        BIG_FUEL_UNITS,
+      );
+      expect(cached.result).toBe(plain.result);
+      expect(cached.probes).toEqual(reference.probes);
+      expect(cached.fuelLeft).toBe(reference.fuelLeft);
+      expect(cached.probes.length).toBe(n > 5 ? 2 : 1);
+    }
+  });
+});
+
 describe('runaway code always stops', () => {
   const runaways: Record<string, string> = {
     'empty loop': `(func (export "main") (param i32) (result i32) (loop (br 0)) (i32.const 0))`,
