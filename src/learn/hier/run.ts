@@ -23,6 +23,7 @@ import {
   type SimulationReport,
   testSet,
 } from '../sim/simulate.ts';
+import { SECURE_ROUND_MS_DEFAULT } from './secure.ts';
 import {
   GlobalCoordinator,
   type HierSettings,
@@ -45,9 +46,18 @@ export interface HierOptions {
   readonly kappa?: Partial<Omit<Kappa, 'tile'>>;
   /** Deadline of one tile's training, ms (default 5000). */
   readonly tileDeadlineMs?: number;
-  /** With SecAgg: deadline of each protocol round after round 0, ms (default 2000). */
+  /**
+   * With SecAgg: deadline of each protocol round after round 0, ms (default: 2000, or
+   * {@link SIM_SECURE_ROUND_MS_PER_TILE} per tile when that is more).
+   */
   readonly secureRoundMs?: number;
 }
+
+/**
+ * In a simulation every tile's and pod's secure-aggregation work shares one thread, so a
+ * protocol round's deadline grows with the number of tiles by this much (unless given).
+ */
+export const SIM_SECURE_ROUND_MS_PER_TILE = 50;
 
 /** A topology with about `clients` tiles: 8 tiles a pod, 4 pods a hub, 2 hubs a region. */
 export function topologyForClients(clients: number): Topology {
@@ -165,7 +175,8 @@ export async function runHierarchical(
     kappa: kappaFor(c.localSteps, o),
     tileDeadlineMs: o.tileDeadlineMs ?? 5000,
     secagg: c.secagg,
-    ...(o.secureRoundMs === undefined ? {} : { secureRoundMs: o.secureRoundMs }),
+    secureRoundMs:
+      o.secureRoundMs ?? Math.max(SECURE_ROUND_MS_DEFAULT, tiles * SIM_SECURE_ROUND_MS_PER_TILE),
     ...(c.dp === undefined ? {} : { dpClipNorm: c.dp.clipNorm }),
     dropoutRate: c.dropoutRate,
     ...(pool === undefined ? {} : { train: (t) => pool.run(t) }),
