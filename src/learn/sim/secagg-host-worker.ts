@@ -8,11 +8,53 @@ import { parentPort } from 'node:worker_threads';
 import { CryptoRng, type Rng, SeededRng } from '../../core/index.ts';
 import {
   isSecAggError,
+  type NeighbourKeys,
   SecAggClient,
   type SecAggClientStep,
+  type SecAggServerMessage,
   type SecAggSessionConfig,
   secAggClientStep,
 } from '../secagg/index.ts';
+
+/** Bounds the interning table: one entry per client of the session (ids are 1..n). */
+const INTERNED_KEYS_MAX = 100_000;
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * Structured clone gives every recipient its own copy of each neighbour's three public keys;
+ * clients of one worker that were sent byte-identical keys of a neighbour share one copy (keys
+ * that differ, e.g. from a server lying to some clients, are kept apart), so a worker holds
+ * O(n) keys instead of O(n·k).
+ */
+class KeyInterner {
+  private readonly keys = new Map<number, NeighbourKeys>();
+
+  intern(req: SecAggServerMessage | undefined): SecAggServerMessage | undefined {
+    if (req?.kind !== 'share-request' || !Array.isArray(req.neighbours)) return req;
+    const neighbours = req.neighbours.map((nb) => {
+      const known = this.keys.get(nb.id);
+      if (
+        known !== undefined &&
+        sameBytes(known.cPk, nb.cPk) &&
+        sameBytes(known.sPk, nb.sPk) &&
+        sameBytes(known.sigPk, nb.sigPk)
+      )
+        return known;
+      if (known === undefined && this.keys.size < INTERNED_KEYS_MAX) this.keys.set(nb.id, nb);
+      return nb;
+    });
+    return { ...req, neighbours };
+  }
+
+  clear(): void {
+    this.keys.clear();
+  }
+}
 
 type Request =
   | {
@@ -34,9 +76,11 @@ type Request =
 const port = parentPort;
 if (port !== null) {
   let clients = new Map<number, SecAggClient>();
+  const interner = new KeyInterner();
   const handle = (req: Request): void => {
     if (req.op === 'open') {
       clients = new Map();
+      interner.clear();
       const crypto = new CryptoRng();
       req.indices.forEach((index, j) => {
         const seed = req.seeds?.[j];
@@ -51,6 +95,7 @@ if (port !== null) {
     }
     if (req.op === 'release') {
       clients = new Map();
+      interner.clear();
       port.postMessage({ id: req.id });
       return;
     }
@@ -61,7 +106,7 @@ if (port !== null) {
       const t0 = performance.now();
       if (client === undefined) throw new Error(`no client ${s.index} in this worker`);
       try {
-        const message = secAggClientStep(client, req.round, s.request, s.input);
+        const message = secAggClientStep(client, req.round, interner.intern(s.request), s.input);
         // A masked vector that owns its whole buffer moves to the main thread without a copy.
         if (message.kind === 'masked-input' && message.y.byteLength === message.y.buffer.byteLength)
           transfer.push(message.y.buffer as ArrayBuffer);
