@@ -254,6 +254,8 @@ const ERROR_REPLY = (status: number): number => Info.make(LABEL_ERROR_BASE - sta
 const HARD_FUEL_FACTOR = 32;
 const HARD_FUEL_SLACK_UNITS = 1_000_000;
 const PRIORITY_WORDS = SCHED_PRIORITIES / 32;
+/** Tracked objects below which dead ones are not swept (see Kernel.sweep). */
+const SWEEP_OBJECTS_MIN = 1024;
 /** Rights the IPC fast path requires on the endpoint cap (with only Grant, the general path). */
 const FAST_CALL_RIGHTS = Rights.WRITE | Rights.GRANT_REPLY;
 
@@ -274,6 +276,7 @@ export class Kernel {
   /** Spawn pool: reset instances per module (see {@link recycle}). */
   private readonly pools = new Map<KernelModule, PooledInstance[]>();
   private pooledCount = 0;
+  private sweepAt = SWEEP_OBJECTS_MIN;
   /** Fast-path activation records, one per nesting depth (reused; see {@link FastFrame}). */
   private readonly frames: FastFrame[] = [];
   private readonly tracing: boolean;
@@ -381,8 +384,15 @@ export class Kernel {
     this.sweep();
   }
 
+  /**
+   * Drops dead objects from the tracking set. Amortised: a full pass runs only once the set has
+   * doubled since the last one, so a kill or a cap delete costs O(1) rather than O(objects)
+   * (dead objects are skipped by {@link snapshot} until swept).
+   */
   private sweep(): void {
+    if (this.objects.size < this.sweepAt) return;
     for (const o of this.objects) if (o.dead) this.objects.delete(o);
+    this.sweepAt = Math.max(SWEEP_OBJECTS_MIN, 2 * this.objects.size);
   }
 
   // ---------------------------------------------------------------- domains
@@ -555,6 +565,8 @@ export class Kernel {
     this.depleted.delete(dom);
     dom.depleted = false;
     this.stats.domainsLive--;
+    // The SchedContext has no capability (it never dies by itself): it goes with the domain.
+    this.objects.delete(dom.sched);
     dom.quota.unreserve(dom.memoryBytesMax);
     for (const c of dom.cspace.slots) if (c !== undefined) deleteCap(c);
     if (dom.faultEp !== undefined) deleteCap(dom.faultEp);
