@@ -7,6 +7,10 @@
  *  - at every function entry and at the head of every loop (so every back-edge pays), a
  *    straight-line sequence subtracts the static instruction count of that region and traps
  *    (`unreachable`, after recording the fault kind in a second global) when fuel goes negative;
+ *  - in functions with loops the counter lives in an appended local (a register), loaded at
+ *    entry, written back before every call, exit, throw and explicit trap and reloaded after
+ *    every call and catch, so the global stays exact wherever the kernel or another function
+ *    can see it, at a fraction of the cost of a global load/store per back-edge (see scanBody);
  *  - every `memory.grow` is preceded by a check against a quota global, so growth beyond the
  *    domain's MemoryQuota faults the domain instead of silently returning -1;
  *  - every mutable global and the memory are exported under `__genesis_*` names so the kernel can
