@@ -2,14 +2,15 @@
  * Kernel benchmarks (issue 3's table), each against its baseline measured in the same run:
  *  - IPC call+reply round trip between two domains vs a bare wasm→JS→wasm call,
  *  - notification signal → the bound domain's handler runs, vs a bare JS→wasm call,
- *  - domain spawn from a compiled module vs `new WebAssembly.Instance`,
+ *  - domain spawn from a compiled module (pooled, spawn+kill cycle, cold) vs
+ *    `new WebAssembly.Instance`,
  *  - (fuel-metering overhead: bench/kernel/fuel.bench.ts),
  *  - revoke of a 100,000-capability derivation tree (ns per capability),
- *  - 10,000 live idle domains: memory per domain vs the process before spawning.
+ *  - 10,000 live idle domains: RSS per domain, in a fresh child process, vs that process empty.
  * Run: `npm run bench -- kernel` (`--json` for JSON lines).
  */
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import {
   type Cap,
   derive,
@@ -261,42 +262,36 @@ function revoke(): ReturnType<typeof row>[] {
   ];
 }
 
-async function liveDomains(): Promise<ReturnType<typeof row>[]> {
-  const km = loadModule(await watToWasm(SMALL));
-  const k = new Kernel({ domainsMax: LIVE_DOMAINS + 10 });
-  // A real GC before each reading, so garbage from earlier cases does not hide the domains' cost.
-  setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as () => void;
-  gc();
-  const before = process.memoryUsage().rss;
-  const t0 = performance.now();
-  for (let i = 0; i < LIVE_DOMAINS; i++) k.spawn(km, { memoryBytes: 65536 });
-  const ms = performance.now() - t0;
-  gc();
-  const after = process.memoryUsage().rss;
-  const ep = k.createEndpoint();
-  // Every domain is still usable: call the last one.
-  const last = [...k.domains.values()].at(-1);
-  if (last === undefined) throw new Error('no domains');
-  k.bindReceiver(last, ep);
-  if (k.call(ep, 1, 9n).mr0 !== 9n) throw new Error('last domain did not answer');
-  const perDomainKiB = (after - before) / LIVE_DOMAINS / 1024;
+/**
+ * Live idle domains, measured in a fresh child process (live-domains-child.ts): RSS after
+ * spawning vs the same process before (kernel loaded, module compiled, no domain). Measuring in
+ * this already-used process let earlier cases' garbage make the difference negative.
+ */
+function liveDomains(): ReturnType<typeof row>[] {
+  const runTs = fileURLToPath(new URL('../../bin/run-ts.js', import.meta.url));
+  const child = fileURLToPath(new URL('./live-domains-child.ts', import.meta.url));
+  const out = execFileSync(process.execPath, ['--expose-gc', runTs, child, String(LIVE_DOMAINS)], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 20,
+  });
+  const r = JSON.parse(out.trim().split('\n').pop() ?? '{}') as {
+    domains: number;
+    rssBeforeBytes: number;
+    rssAfterBytes: number;
+    ms: number;
+    answers: boolean;
+  };
+  if (r.domains !== LIVE_DOMAINS || !r.answers) throw new Error(`live domains: ${out}`);
   return [
     row(
-      `kernel: ${LIVE_DOMAINS} live domains, RSS per idle domain`,
-      perDomainKiB,
+      `kernel: ${LIVE_DOMAINS} live idle domains, RSS per domain (fresh process)`,
+      (r.rssAfterBytes - r.rssBeforeBytes) / LIVE_DOMAINS / 1024,
       'KiB',
-      'process RSS before (MiB)',
-      before / 1024 / 1024,
+      'empty process RSS (MiB)',
+      r.rssBeforeBytes / 1024 / 1024,
       '≥ 10,000 domains',
     ),
-    row(
-      `kernel: ${LIVE_DOMAINS} live domains, spawn time`,
-      ms,
-      'ms',
-      'domains',
-      k.stats.domainsLive,
-    ),
+    row(`kernel: ${LIVE_DOMAINS} live domains, spawn time`, r.ms, 'ms', 'domains', r.domains),
   ];
 }
 
