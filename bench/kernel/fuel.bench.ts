@@ -11,7 +11,9 @@
  *    allocated once (examples/kernel/as/sieve.wasm: worker.wasm allocates per call and the stub
  *    runtime never frees, so repeated calls would hit the memory quota);
  *  - f64 matrix multiply 96×96 (examples/kernel/as/matmul.wasm, AssemblyScript);
- *  - table-driven CRC-32 over 16 KiB (examples/kernel/as/crc32.wasm, AssemblyScript).
+ *  - table-driven CRC-32 over 16 KiB (examples/kernel/as/crc32.wasm, AssemblyScript);
+ *  - naive recursive Fibonacci (examples/kernel/fib.wat): call-heavy, every call pays an
+ *    entry check on the global (no loops, so no cached local).
  *
  * The bytes are built here (wabt, Binaryen, the instrumenter) and measured in a fresh child
  * process (MEASURE_JS) started with `--no-liftoff`: after Binaryen has run, V8 spends seconds
@@ -31,7 +33,7 @@ import { type BenchCase, type BenchRow, row } from '../harness.ts';
 /** CPU time one uninstrumented batch must at least take. */
 const BATCH_CPU_MS_MIN = 60;
 /** Interleaved measurement rounds per variant (best is kept). */
-const ROUNDS = 7;
+const ROUNDS = 15;
 /** Bound on the measuring child's run. */
 const CHILD_TIMEOUT_MS = 120_000;
 const TARGET = '≤ 10% overhead (ratio ≤ 1.1)';
@@ -140,6 +142,12 @@ async function workloads(): Promise<Workload[]> {
       bytes: file('as/matmul.wasm'),
       fn: 'run',
       args: [1, 7],
+    },
+    {
+      name: 'recursive Fibonacci fib(27) (WAT, call-heavy: entry checks only)',
+      bytes: file('fib.wasm'),
+      fn: 'fib',
+      args: [27],
     },
     {
       name: 'CRC-32 of 16 KiB (AssemblyScript)',
