@@ -74,12 +74,35 @@ export function x25519PublicOf(privateKey: KeyObject): Uint8Array {
   return rawPublic(createPublicKey(privateKey));
 }
 
-function fromGenerated(pair: { privateKey: KeyObject; publicKey: KeyObject }): RawKeyPair {
-  const d = pair.privateKey.export({ format: 'jwk' }).d as string;
+/**
+ * A fresh key pair from OpenSSL's generator, returned as JWK by the generator itself, with the
+ * private KeyObject imported from that JWK.
+ *
+ * Why not export the generated KeyObjects: in Node 20, exporting a generated key as JWK holds the
+ * key's mutex while allocating strings; a garbage collection at that moment can finalize the
+ * generator job of the same key, whose destructor takes the same mutex, and the thread
+ * deadlocks (observed: a benchmark hung in ~KeyGenJob under ExportJWKEdKey). Asking the
+ * generator for JWK output encodes inside the still-referenced job, and an imported key has no
+ * job. It is also as fast (≈ 60 µs + one JWK import).
+ */
+function generatePair(type: 'x25519' | 'ed25519'): RawKeyPair {
+  const pair =
+    type === 'x25519'
+      ? generateKeyPairSync('x25519', {
+          publicKeyEncoding: { format: 'jwk' },
+          privateKeyEncoding: { format: 'jwk' },
+        })
+      : generateKeyPairSync('ed25519', {
+          publicKeyEncoding: { format: 'jwk' },
+          privateKeyEncoding: { format: 'jwk' },
+        });
+  // The encodings make Node return JWK objects; @types/node 20 types them as KeyObjects.
+  const priv = pair.privateKey as unknown as { kty: string; crv: string; d: string; x: string };
+  const pub = pair.publicKey as unknown as { x: string };
   return {
-    privateKey: pair.privateKey,
-    privateRaw: new Uint8Array(Buffer.from(d, 'base64url')),
-    publicRaw: rawPublic(pair.publicKey),
+    privateKey: createPrivateKey({ key: priv, format: 'jwk' }),
+    privateRaw: new Uint8Array(Buffer.from(priv.d, 'base64url')),
+    publicRaw: new Uint8Array(Buffer.from(pub.x, 'base64url')),
   };
 }
 
@@ -88,7 +111,7 @@ function fromGenerated(pair: { privateKey: KeyObject; publicKey: KeyObject }): R
  * (fast path); with a seeded one it is derived from `rng` so simulations replay exactly.
  */
 export function generateX25519(rng: Rng): RawKeyPair {
-  if (rng.cryptographic) return fromGenerated(generateKeyPairSync('x25519'));
+  if (rng.cryptographic) return generatePair('x25519');
   const privateRaw = rng.fill(new Uint8Array(SECAGG_KEY_BYTES));
   const privateKey = x25519PrivateFromRaw(privateRaw);
   return { privateKey, privateRaw, publicRaw: rawPublic(createPublicKey(privateKey)) };
@@ -96,7 +119,7 @@ export function generateX25519(rng: Rng): RawKeyPair {
 
 /** A fresh Ed25519 key pair (`privateRaw` is the seed); same generator choice as {@link generateX25519}. */
 export function generateEd25519(rng: Rng): RawKeyPair {
-  if (rng.cryptographic) return fromGenerated(generateKeyPairSync('ed25519'));
+  if (rng.cryptographic) return generatePair('ed25519');
   const privateRaw = rng.fill(new Uint8Array(SECAGG_KEY_BYTES));
   const privateKey = createPrivateKey({
     key: Buffer.concat([ED25519_PKCS8_PREFIX, privateRaw]),
