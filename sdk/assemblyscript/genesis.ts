@@ -19,6 +19,7 @@ export declare function msg_get(i: i32): i64;
 export declare function notify_signal(n: i32): i32;
 export declare function notify_poll(n: i32): i64;
 export declare function notify_bind(n: i32): i32;
+export declare function notify_wait(n: i32): i64;
 export declare function ep_cancel_badged(ep: i32, badge: i64): i32;
 export declare function device_read(dev: i32, reg: i32): i64;
 export declare function device_write(dev: i32, reg: i32, value: i64): i32;

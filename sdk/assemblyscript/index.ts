@@ -128,6 +128,14 @@ export function signal(n: i32): i32 {
 export function poll(n: i32): i64 {
   return sys.notify_poll(n);
 }
+/**
+ * Waits for a signal (seL4 Wait): returns and clears the word if bits are set; otherwise a
+ * preemptible build (`makePreemptible`) blocks until a signal arrives and returns its bits.
+ * A non-preemptible module gets `E_WOULD_BLOCK` (-1) at once instead of blocking.
+ */
+export function wait(n: i32): i64 {
+  return sys.notify_wait(n);
+}
 /** Binds a notification: signals arrive at `genesis_notify(bits)`. */
 export function notifyBind(n: i32): i32 {
   return sys.notify_bind(n);

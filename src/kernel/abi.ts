@@ -36,6 +36,8 @@ export const SYSCALLS: Readonly<Record<string, readonly [readonly number[], read
   notify_signal: [[I], [I]],
   notify_poll: [[I], [L]],
   notify_bind: [[I], [I]],
+  /** Added in ABI 1 without a version bump: a new import breaks no existing module. */
+  notify_wait: [[I], [L]],
   ep_cancel_badged: [[I, L], [I]],
   device_read: [[I, I], [L]],
   device_write: [[I, I, L], [I]],
@@ -47,7 +49,7 @@ export const SYSCALLS: Readonly<Record<string, readonly [readonly number[], read
 };
 
 /** Syscalls after which an Asyncify-instrumented domain may be unwound (see docs/kernel.md). */
-export const UNWINDING_SYSCALLS: readonly string[] = ['fuel_yield', 'yield', 'call'];
+export const UNWINDING_SYSCALLS: readonly string[] = ['fuel_yield', 'yield', 'call', 'notify_wait'];
 
 /** Rights bits (seL4's, per-object meaning in docs/kernel-abi.md). */
 export const Rights = { READ: 1, WRITE: 2, GRANT: 4, GRANT_REPLY: 8, ALL: 15 } as const;

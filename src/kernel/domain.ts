@@ -155,6 +155,8 @@ export class Domain extends KObject {
   suspended: Activation | undefined;
   /** Suspended in `call` until the reply arrives. */
   blocked = false;
+  /** The notification this domain is blocked on in `notify_wait`. */
+  waitingOn: Notification | undefined;
   /** Value the rewound syscall returns. */
   resumeValue: bigint = 0n;
   rewinding = false;

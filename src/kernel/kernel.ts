@@ -53,6 +53,7 @@ import {
   IPC_DATA_BYTES_MAX,
   MEMORY_QUOTA_BYTES_DEFAULT,
   MEMORY_QUOTA_BYTES_MAX,
+  NOTIFY_WAITERS_MAX,
   SCHED_ACTIVATIONS_PER_RUN_DEFAULT,
   SCHED_BUDGET_UNITS_DEFAULT,
   SCHED_LATENCY_BUCKETS_UNITS,
@@ -324,6 +325,11 @@ export class Kernel {
   /** Creates a notification and returns its original capability. */
   createNotification(): Cap {
     const n = this.track(new Notification());
+    n.wake = (bits) => this.wakeWaiter(n, bits);
+    n.onDead = () => {
+      // Waiters of a dead notification resume with E_DEAD.
+      while (this.wakeWaiter(n, BigInt(Status.E_DEAD))) {}
+    };
     n.onSignal = () => {
       // `bound` is always a Domain; the owner check replaces a map lookup on the signal path.
       const d = n.bound as Domain | undefined;
@@ -664,6 +670,7 @@ export class Kernel {
     dom.suspended?.reply?.resolve(ERROR_REPLY(Status.E_SERVER_FAULT), 0n, 0n);
     dom.suspended = undefined;
     dom.blocked = false;
+    dom.waitingOn = undefined;
     dom.rewinding = false;
     dom.unwinding = false;
     dom.faultPending = undefined;
@@ -1088,6 +1095,7 @@ export class Kernel {
     dom.state = 'faulted';
     dom.suspended = undefined;
     dom.blocked = false;
+    dom.waitingOn = undefined;
     const ep = dom.faultEp;
     if (ep?.live && ep.obj instanceof Endpoint) {
       const st = ep.obj.enqueue({
@@ -1177,6 +1185,7 @@ export class Kernel {
     dom.version--;
     dom.suspended = undefined;
     dom.blocked = false;
+    dom.waitingOn = undefined;
     dom.state = 'live';
     dom.stats.rollbacks++;
     this.makeReady(dom);
@@ -1295,6 +1304,7 @@ export class Kernel {
       notify_signal: (n: number) => this.sysSignal(b.dom as Domain, n),
       notify_poll: (n: number) => this.sysPoll(b.dom as Domain, n),
       notify_bind: (n: number) => this.sysNotifyBind(b.dom as Domain, n),
+      notify_wait: (n: number) => this.sysNotifyWait(b.dom as Domain, n),
       ep_cancel_badged: (ep: number, badge: bigint) =>
         this.sysCancelBadged(b.dom as Domain, ep, badge),
       device_read: (d: number, reg: number) => this.sysDeviceRead(b.dom as Domain, d, reg),
@@ -1849,6 +1859,50 @@ export class Kernel {
     const cap = this.capOf(dom, n, ObjType.NOTIFICATION, Rights.READ);
     if (dom.shadowOf !== undefined) return 0n;
     return (cap.obj as Notification).take();
+  }
+
+  /**
+   * `notify_wait` (seL4 Wait on a Notification): returns and clears the word when it is non-zero;
+   * otherwise a preemptible domain at top level is unwound (Asyncify, like a blocking `call`)
+   * and queued on the notification until a signal hands it the bits, which the rewound syscall
+   * returns. Anyone else gets E_WOULD_BLOCK at once (nothing is left half-done).
+   */
+  private sysNotifyWait(dom: Domain, n: number): bigint {
+    if (dom.rewinding) {
+      dom.rewinding = false;
+      dom.ex.async?.stopRewind();
+      return dom.resumeValue;
+    }
+    const cap = this.capOf(dom, n, ObjType.NOTIFICATION, Rights.READ);
+    if (dom.shadowOf !== undefined) return BigInt(Status.E_WOULD_BLOCK);
+    const ntf = cap.obj as Notification;
+    if (ntf.word !== 0n) return ntf.take();
+    if (
+      dom.ex.async === undefined ||
+      this.depth !== 1 ||
+      dom.effects !== undefined ||
+      ntf.waiters.length >= NOTIFY_WAITERS_MAX
+    )
+      return BigInt(Status.E_WOULD_BLOCK);
+    ntf.waiters.push(dom);
+    dom.waitingOn = ntf;
+    dom.blocked = true;
+    this.startUnwind(dom);
+    return 0n;
+  }
+
+  /** Hands `bits` to the first domain still waiting on `n`; false when there is none. */
+  private wakeWaiter(n: Notification, bits: bigint): boolean {
+    while (n.waiters.length > 0) {
+      const d = n.waiters.shift() as Domain;
+      if (d.waitingOn !== n || !d.blocked || d.state !== 'live') continue;
+      d.waitingOn = undefined;
+      d.resumeValue = bits;
+      d.blocked = false;
+      this.makeReady(d);
+      return true;
+    }
+    return false;
   }
 
   private sysNotifyBind(dom: Domain, n: number): number {

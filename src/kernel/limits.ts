@@ -35,6 +35,9 @@ export const IPC_DATA_BYTES_MAX = 1024;
 export const IPC_CAPS_MAX = 4;
 /** Size of the IPC buffer a domain exports as `genesis_ipc_buffer`: 64-byte header + data. */
 export const IPC_BUFFER_BYTES = 64 + IPC_DATA_BYTES_MAX;
+/** Domains blocked in `notify_wait` on one notification; past it, `notify_wait` returns
+ * E_WOULD_BLOCK instead of blocking. */
+export const NOTIFY_WAITERS_MAX = 64;
 /** Nested synchronous calls (A calls B calls C ...) before a call returns E_DEPTH. */
 export const CALL_DEPTH_MAX = 16;
 

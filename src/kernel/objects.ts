@@ -111,9 +111,18 @@ export class Notification extends KObject {
   /** The domain whose `genesis_notify` runs when bits arrive. */
   bound: { readonly id: number } | undefined;
   onSignal: (() => void) | undefined;
+  /** Domains blocked in `notify_wait`, FIFO (seL4's notification wait queue), bounded by
+   * {@link NOTIFY_WAITERS_MAX}. Entries whose domain stopped waiting are skipped lazily. */
+  readonly waiters: { readonly id: number }[] = [];
+  /** Set by the kernel: hands `bits` to a waiter; returns false when nobody was waiting. */
+  wake: ((bits: bigint) => boolean) | undefined;
+  /** Set by the kernel: called when the notification dies, to release its waiters. */
+  onDead: (() => void) | undefined;
 
   signal(bits: bigint): void {
     const b = bits === 0n ? 1n : bits;
+    // A waiter takes the signal directly and the word stays as it was (seL4 Signal).
+    if (this.waiters.length > 0 && this.wake?.(b)) return;
     // No BigInt allocation in the common case (word empty): the badge itself is stored.
     this.word = this.word === 0n ? b : this.word | b;
     this.onSignal?.();
@@ -129,6 +138,7 @@ export class Notification extends KObject {
   protected override onDestroy(): void {
     this.bound = undefined;
     this.onSignal = undefined;
+    this.onDead?.();
   }
 }
 
