@@ -34,7 +34,7 @@ import {
   readBundleAge,
   readHopCount,
 } from './bundle.ts';
-import { type ContactPlan, cgrDijkstra } from './cgr.ts';
+import { type Contact, type ContactPlan, cgrDijkstra } from './cgr.ts';
 import { type Eid, eidEquals, formatEid, isNullEid, nodeIdOf } from './eid.ts';
 import { BundleError, DtnError, DtnErrorCode } from './errors.ts';
 import { fragmentBundle, Reassembly } from './fragment.ts';
@@ -44,6 +44,7 @@ import {
   HOP_LIMIT_DEFAULT,
   REGISTRATION_QUEUE_BUNDLES_MAX,
 } from './limits.ts';
+import type { BpsecPolicy } from './policy.ts';
 import { type BundleStore, MemoryBundleStore } from './store.ts';
 
 /** How often the agent retries waiting bundles and scans for expired ones. */
@@ -63,9 +64,19 @@ export interface ConvergenceLink {
   send(bytes: Uint8Array): Promise<void>;
 }
 
+/** The bundle a route is asked for: routers that book contact volume need its id and size. */
+export interface RoutedBundle {
+  readonly id: string;
+  readonly bytes: number;
+}
+
 /** Picks the neighbour a bundle for `destNode` goes to next, at time `nowMs` (Unix ms). */
 export interface Router {
-  nextHop(destNode: string, nowMs: number): string | undefined;
+  nextHop(destNode: string, nowMs: number, bundle?: RoutedBundle): string | undefined;
+  /** The bundle was handed to the link of its route: what it booked stays consumed. */
+  sent?(bundleId: string): void;
+  /** The bundle left this node unsent (delivered, expired or deleted): free what it booked. */
+  release?(bundleId: string): void;
 }
 
 /** Fixed routes: destination node → neighbour, with an optional default. */
@@ -82,25 +93,67 @@ export class StaticRouter implements Router {
 
 /**
  * Contact-graph routing for ipn nodes: the plan's times are seconds after `originUnixMs`; the
- * next hop is the first contact of the earliest-arrival route from this node.
+ * next hop is the first contact of the earliest-arrival route from this node that still has
+ * the volume to carry the bundle. As in ION's CGR, the local node books each queued bundle's
+ * size against the first contact of its route (the only contact whose queue it knows), so a
+ * burst larger than a contact spills onto later or other contacts instead of being promised
+ * one that cannot carry it. A re-route replaces the bundle's booking; sent() makes it final
+ * (the volume is used); release() frees it when the bundle leaves unsent.
  */
 export class ContactPlanRouter implements Router {
+  private readonly booked = new Map<Contact, number>();
+  private readonly bookings = new Map<string, { contact: Contact; bits: number }>();
+
   constructor(
     private readonly plan: ContactPlan,
     private readonly localNode: number,
     private readonly originUnixMs: number,
   ) {}
 
-  nextHop(destNode: string, nowMs: number): string | undefined {
+  nextHop(destNode: string, nowMs: number, bundle?: RoutedBundle): string | undefined {
     const m = /^ipn:(\d+)\.0$/.exec(destNode);
     if (m === null) return undefined;
+    if (bundle !== undefined) this.release(bundle.id);
     const route = cgrDijkstra(
       this.plan,
       this.localNode,
       Number(m[1]),
       Math.max(0, (nowMs - this.originUnixMs) / 1000),
+      bundle === undefined
+        ? {}
+        : { bundleBits: bundle.bytes * 8, bookedBits: (c) => this.booked.get(c) ?? 0 },
     );
-    return route === undefined ? undefined : `ipn:${route.nextHop}.0`;
+    if (route === undefined) return undefined;
+    const first = route.contacts[0];
+    if (bundle !== undefined && first !== undefined) {
+      const bits = bundle.bytes * 8;
+      this.bookings.set(bundle.id, { contact: first, bits });
+      this.booked.set(first, (this.booked.get(first) ?? 0) + bits);
+    }
+    return `ipn:${route.nextHop}.0`;
+  }
+
+  sent(bundleId: string): void {
+    this.bookings.delete(bundleId);
+  }
+
+  release(bundleId: string): void {
+    const b = this.bookings.get(bundleId);
+    if (b === undefined) return;
+    this.bookings.delete(bundleId);
+    const left = (this.booked.get(b.contact) ?? 0) - b.bits;
+    if (left > 0) this.booked.set(b.contact, left);
+    else this.booked.delete(b.contact);
+  }
+
+  /** Bits committed to a contact by bundles sent or queued on it (for tests and status). */
+  bookedBits(contact: Contact): number {
+    return this.booked.get(contact) ?? 0;
+  }
+
+  /** Queued bundles holding a booking. */
+  get bookingCount(): number {
+    return this.bookings.size;
   }
 }
 
@@ -166,6 +219,8 @@ interface Entry {
   readonly receivedAtMs: number;
   readonly expiresAtMs: number;
   sending: boolean;
+  /** The BPSec acceptor already processed it (its security blocks are gone). */
+  secured?: boolean;
 }
 
 /** Counters of an agent. */
@@ -183,6 +238,8 @@ export interface AgentStats {
   reassembled: number;
   reportsSent: number;
   reportsReceived: number;
+  /** Bundles for this node deleted by the BPSec policy (missing or failed protection). */
+  securityFailed: number;
 }
 
 /** Options of a {@link BundleAgent}. */
@@ -193,6 +250,8 @@ export interface AgentInit {
   readonly logger?: Logger;
   readonly store?: BundleStore;
   readonly router?: Router;
+  /** BPSec policy: protect originated bundles, verify and decrypt delivered ones (RFC 9172 §5). */
+  readonly security?: BpsecPolicy;
   /** Accept bundles breaking the two cross-block presence rules (see DecodeOptions). */
   readonly lenient?: boolean;
   readonly bundlesMax?: number;
@@ -276,6 +335,7 @@ export class BundleAgent {
     reassembled: 0,
     reportsSent: 0,
     reportsReceived: 0,
+    securityFailed: 0,
   };
   private readonly clock: Clock;
   private readonly logger: Logger;
@@ -420,8 +480,9 @@ export class BundleAgent {
       flags: init.flags ?? 0,
       hopLimit: init.hopLimit ?? HOP_LIMIT_DEFAULT,
     });
-    const bytes = encodeBundle(bundle);
-    return this.accept(bundle, bytes.length, this.clock.now());
+    const secured = this.init.security?.protect(bundle) ?? bundle;
+    const bytes = encodeBundle(secured);
+    return this.accept(secured, bytes.length, this.clock.now());
   }
 
   /**
@@ -515,6 +576,7 @@ export class BundleAgent {
     if (!this.entries.delete(entry.id)) return;
     this.bytesHeld -= entry.size;
     this.store.delete(entry.id);
+    this.router?.release?.(entry.id);
   }
 
   private isLocal(eid: Eid): boolean {
@@ -546,6 +608,22 @@ export class BundleAgent {
     if (p.fragmentOffset !== undefined && p.totalAduLength !== undefined) {
       this.reassemble(entry);
       return;
+    }
+    if (this.init.security !== undefined && !entry.secured) {
+      const r = this.init.security.accept(entry.bundle);
+      if (!r.ok) {
+        this.logger.warn(
+          { id: entry.id, reason: r.reason, err: r.message },
+          'BPSec refused bundle',
+        );
+        this.remove(entry);
+        this.stats.securityFailed++;
+        this.stats.deleted++;
+        this.report(entry.bundle, 'deleted', r.reason);
+        return;
+      }
+      entry.bundle = r.bundle;
+      entry.secured = true;
     }
     const reg = this.registrations.find((r) => eidEquals(r.endpoint, p.destination));
     if (reg === undefined) return; // Kept until an application registers (or it expires).
@@ -611,10 +689,13 @@ export class BundleAgent {
     }
   }
 
-  private linkFor(destNode: string): ConvergenceLink | undefined {
+  private linkFor(destNode: string, entry: Entry): ConvergenceLink | undefined {
     const direct = this.links.get(destNode);
     if (direct?.isUp()) return direct;
-    const hop = this.router?.nextHop(destNode, this.clock.now());
+    const hop = this.router?.nextHop(destNode, this.clock.now(), {
+      id: entry.id,
+      bytes: entry.size,
+    });
     const link = hop === undefined ? undefined : this.links.get(hop);
     return link?.isUp() ? link : undefined;
   }
@@ -655,7 +736,7 @@ export class BundleAgent {
 
   private async forward(entry: Entry): Promise<void> {
     if (entry.sending) return;
-    const link = this.linkFor(nodeIdOf(entry.bundle.primary.destination));
+    const link = this.linkFor(nodeIdOf(entry.bundle.primary.destination), entry);
     if (link === undefined) return; // No contact now: keep it (store-and-forward).
     const out = this.outgoing(entry);
     if (out === undefined) {
@@ -687,6 +768,7 @@ export class BundleAgent {
       );
       return;
     }
+    this.router?.sent?.(entry.id);
     this.remove(entry);
     this.stats.forwarded++;
     if ((entry.bundle.primary.flags & BundleFlags.ReportForwarding) !== 0)

@@ -151,6 +151,19 @@ export interface DijkstraOptions {
   readonly suppressed?: ReadonlySet<Contact>;
   /** Nodes the route may not enter (loop avoidance; the source is always excluded). */
   readonly excludedNodes?: ReadonlySet<number>;
+  /**
+   * Size of the bundle to route, in bits: a contact is not used when the volume it has left is
+   * smaller — the time left once the bundle could reach it (`(end − max(start, t)) · rate`), and
+   * its whole volume less `bookedBits` (ION's CGR: a route must have the volume to carry it).
+   */
+  readonly bundleBits?: number;
+  /** Bits already committed to a contact by bundles sent or queued on it (local knowledge). */
+  readonly bookedBits?: (c: Contact) => number;
+}
+
+/** Volume a contact still offers from time `t` on, in bits. */
+export function contactVolumeFromBits(c: Contact, t: number): number {
+  return Math.max(0, c.endSec - Math.max(c.startSec, t)) * c.rateBitsPerSec;
 }
 
 /** A binary min-heap keyed by (arrival, plan index) so equal arrivals pop in plan order. */
@@ -239,6 +252,16 @@ function searchFrom(
     if (done.has(c) || options.suppressed?.has(c) === true) return;
     if (c.endSec <= t) return;
     if (c.dest === from || excluded?.has(c.dest) === true) return;
+    if (options.bundleBits !== undefined) {
+      // What is left is bounded both by the time left in the contact and by its whole volume
+      // less what is already committed to it (ION's residual capacity).
+      const booked = options.bookedBits?.(c) ?? 0;
+      const left = Math.min(
+        contactVolumeFromBits(c, t),
+        contactVolumeFromBits(c, c.startSec) - booked,
+      );
+      if (left < options.bundleBits) return;
+    }
     const arrival = Math.max(c.startSec, t) + c.owltSec;
     const prev = best.get(c);
     if (prev !== undefined && prev <= arrival) return;

@@ -17,5 +17,6 @@ export * from './fragment.ts';
 export * from './interplanetary.ts';
 export * from './limits.ts';
 export * from './opportunistic.ts';
+export * from './policy.ts';
 export * from './store.ts';
 export * from './tcpcl.ts';

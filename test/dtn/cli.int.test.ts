@@ -51,7 +51,27 @@ it('two `genesis dtn serve` processes exchange a bundle over TCPCLv4 on loopback
 }, async () => {
   const root = mkdtempSync(join(tmpdir(), 'dtn-cli-'));
   dirs.push(root);
-  const mars = serve(['--node', 'ipn:2.0', '--data-dir', join(root, 'mars')]);
+  // Mars accepts only payloads signed and encrypted by a node it shares keys with (BPSec);
+  // Earth relays without keys.
+  const key = (n: number) => Buffer.alloc(32, n).toString('hex');
+  writeFileSync(
+    join(root, 'mars-keys.json'),
+    JSON.stringify({ 'ipn:7.0': { integrity: key(1), confidentiality: key(2) } }),
+  );
+  writeFileSync(
+    join(root, 'client-keys.json'),
+    JSON.stringify({ 'ipn:2.0': { integrity: key(1), confidentiality: key(2) } }),
+  );
+  const mars = serve([
+    '--node',
+    'ipn:2.0',
+    '--data-dir',
+    join(root, 'mars'),
+    '--keys',
+    join(root, 'mars-keys.json'),
+    '--require',
+    'integrity,confidentiality',
+  ]);
   const portMars = (await mars.waitFor((e) => e.event === 'listening')).port as number;
   const earth = serve([
     '--node',
@@ -65,22 +85,33 @@ it('two `genesis dtn serve` processes exchange a bundle over TCPCLv4 on loopback
   expect((await earth.waitFor((e) => e.event === 'peer')).peer).toBe('ipn:2.0');
   const file = join(root, 'hello.txt');
   writeFileSync(file, 'hello from earth over TCPCLv4\n');
-  // A client hands the bundle to the Earth node, which forwards it to the Mars node.
-  const sent = await run(process.execPath, [
-    bin,
-    'dtn',
-    'send',
-    'ipn:2.1',
-    file,
-    '--via',
-    `127.0.0.1:${portEarth}`,
-    '--source',
-    'ipn:7.1',
-    '--json',
+  // A client hands the bundle to the Earth node, which forwards it to the Mars node. The first,
+  // unprotected, is refused by Mars' policy; the second, signed and encrypted, is delivered.
+  const send = (extra: string[]) =>
+    run(process.execPath, [
+      bin,
+      'dtn',
+      'send',
+      'ipn:2.1',
+      file,
+      '--via',
+      `127.0.0.1:${portEarth}`,
+      '--source',
+      'ipn:7.1',
+      '--json',
+      ...extra,
+    ]);
+  const plain = await send([]);
+  expect(JSON.parse(plain.stdout).peer).toBe('ipn:1.0');
+  const sent = await send([
+    '--keys',
+    join(root, 'client-keys.json'),
+    '--protect',
+    'integrity,confidentiality',
   ]);
-  expect(JSON.parse(sent.stdout).peer).toBe('ipn:1.0');
   const delivered = await mars.waitFor((e) => e.event === 'delivered');
   expect(delivered.endpoint).toBe('ipn:2.1');
+  expect(delivered.id).toBe(JSON.parse(sent.stdout).id);
   const got = await run(process.execPath, [
     bin,
     'dtn',

@@ -15,9 +15,10 @@ import {
 } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { createLogger, SystemClock, silentLogger } from '../../core/index.ts';
+import { CryptoRng, createLogger, SystemClock, silentLogger } from '../../core/index.ts';
 import {
   BlockType,
+  BpsecPolicy,
   type Bundle,
   BundleAgent,
   BundleError,
@@ -37,6 +38,8 @@ import {
   readBundleAge,
   readHopCount,
   readPreviousNode,
+  type SecurityService,
+  type SecurityServices,
   StaticRouter,
   TcpclServer,
   type TcpclSession,
@@ -225,6 +228,65 @@ function registerRoute(dtn: Command): void {
     );
 }
 
+/**
+ * Reads a BPSec key file: `{"ipn:2.0": {"integrity": "<hex>", "confidentiality": "<hex>"}}`,
+ * keys shared pairwise with each peer node (HMAC keys of 16–64 bytes; AES-GCM keys of 16 or 32).
+ */
+function loadSecurityKeys(
+  path: string,
+): (peer: string, service: SecurityService) => Uint8Array | undefined {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new CliError('CLI_BAD_KEYS', `cannot read key file ${path}: ${(e as Error).message}`);
+  }
+  const table = new Map<string, Uint8Array>();
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new CliError('CLI_BAD_KEYS', `${path}: expected {"ipn:N.0": {"integrity": hex, ...}}`);
+  for (const [node, entry] of Object.entries(raw as Record<string, unknown>)) {
+    if (typeof entry !== 'object' || entry === null)
+      throw new CliError('CLI_BAD_KEYS', `${path}: ${node} must map services to hex keys`);
+    for (const [service, hex] of Object.entries(entry as Record<string, unknown>)) {
+      if (service !== 'integrity' && service !== 'confidentiality')
+        throw new CliError(
+          'CLI_BAD_KEYS',
+          `${path}: ${node}.${service} is not integrity or confidentiality`,
+        );
+      const ok = typeof hex === 'string' && /^([0-9a-fA-F]{2})+$/.test(hex);
+      const key = ok ? new Uint8Array(Buffer.from(hex, 'hex')) : new Uint8Array();
+      const sizes =
+        service === 'integrity'
+          ? key.length >= 16 && key.length <= 64
+          : key.length === 16 || key.length === 32;
+      if (!ok || !sizes)
+        throw new CliError(
+          'CLI_BAD_KEYS',
+          `${path}: ${node}.${service} must be hex, ${service === 'integrity' ? '16–64' : '16 or 32'} bytes`,
+        );
+      table.set(`${node}|${service}`, key);
+    }
+  }
+  return (peer, service) => table.get(`${peer}|${service}`);
+}
+
+function servicesFlag(text: string | undefined, flag: string): SecurityServices {
+  const list = (text ?? '')
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x.length > 0);
+  for (const x of list)
+    if (x !== 'integrity' && x !== 'confidentiality')
+      throw new CliError(
+        'CLI_BAD_FLAG',
+        `${flag} takes integrity and/or confidentiality, got "${x}"`,
+      );
+  return {
+    integrity: list.includes('integrity'),
+    confidentiality: list.includes('confidentiality'),
+  };
+}
+
 function inboxDir(dataDir: string, eid: Eid): string {
   return join(dataDir, 'inbox', formatEid(eid).replace(/[^a-zA-Z0-9.-]/g, '_'));
 }
@@ -240,6 +302,8 @@ interface ServeFlags {
   for?: string;
   json?: boolean;
   verbose?: boolean;
+  keys?: string;
+  require?: string;
 }
 
 async function serve(o: ServeFlags): Promise<void> {
@@ -255,12 +319,20 @@ async function serve(o: ServeFlags): Promise<void> {
     o.contactPlan !== undefined
       ? new ContactPlanRouter(loadContactPlan(o.contactPlan), nodeId.node, clock.now())
       : new StaticRouter(new Map(), undefined);
+  const required = servicesFlag(o.require, '--require');
+  if ((required.integrity === true || required.confidentiality === true) && o.keys === undefined)
+    throw new CliError('CLI_BAD_FLAG', '--require needs --keys (the keys shared with senders)');
+  const security =
+    o.keys === undefined
+      ? undefined
+      : new BpsecPolicy({ key: loadSecurityKeys(o.keys), require: required, rng: new CryptoRng() });
   const agent = new BundleAgent({
     nodeId,
     clock,
     logger,
     store: new FileBundleStore(join(dataDir, 'bundles')),
     router,
+    ...(security === undefined ? {} : { security }),
   });
   const endpoints = (o.endpoint.length > 0 ? o.endpoint : [`ipn:${nodeId.node}.1`]).map((e) =>
     eidFlag(e, '--endpoint'),
@@ -363,6 +435,11 @@ function registerServe(dtn: Command): void {
     .option('--peer <host:port>', 'TCPCLv4 peer to keep a session with (repeatable)', collect, [])
     .option('--data-dir <dir>', 'bundle store and inbox directory', './genesis-data/dtn')
     .option('--for <duration>', 'stop after this long')
+    .option('--keys <file>', 'BPSec keys shared with peers: {"ipn:N.0": {"integrity": hex, ...}}')
+    .option(
+      '--require <services>',
+      'deliver only bundles whose payload carries these (integrity,confidentiality)',
+    )
     .option('--json', 'print JSON events')
     .action((o: ServeFlags, cmd: Command) =>
       serve({ ...o, verbose: cmd.optsWithGlobals().verbose === true }),
@@ -376,12 +453,21 @@ function registerSend(dtn: Command): void {
     .option('--via <host:port>', 'node to hand the bundle to', '127.0.0.1:4556')
     .option('--source <eid>', 'source endpoint', 'ipn:99.1')
     .option('--lifetime <duration>', 'bundle lifetime', '1h')
+    .option('--keys <file>', 'BPSec keys shared with the destination node (see serve --keys)')
+    .option('--protect <services>', 'sign and/or encrypt the payload (integrity,confidentiality)')
     .option('--json', 'print JSON')
     .action(
       async (
         destText: string,
         file: string,
-        o: { via: string; source: string; lifetime: string; json?: boolean },
+        o: {
+          via: string;
+          source: string;
+          lifetime: string;
+          keys?: string;
+          protect?: string;
+          json?: boolean;
+        },
       ) => {
         const destination = eidFlag(destText, 'DEST');
         const source = eidFlag(o.source, '--source');
@@ -402,7 +488,26 @@ function registerSend(dtn: Command): void {
           lifetimeMs: parseDuration(o.lifetime, '--lifetime'),
           hopLimit: 32,
         });
-        const bytes = encodeBundle(bundle);
+        const protect = servicesFlag(o.protect, '--protect');
+        if (
+          (protect.integrity === true || protect.confidentiality === true) &&
+          o.keys === undefined
+        )
+          throw new CliError('CLI_BAD_FLAG', '--protect needs --keys');
+        let secured = bundle;
+        if (o.keys !== undefined) {
+          const policy = new BpsecPolicy({
+            key: loadSecurityKeys(o.keys),
+            protect: () => protect,
+            rng: new CryptoRng(),
+          });
+          try {
+            secured = policy.protect(bundle);
+          } catch (e) {
+            throw new CliError('CLI_BAD_KEYS', (e as Error).message, { cause: e });
+          }
+        }
+        const bytes = encodeBundle(secured);
         const nodeKey = source.scheme === 'ipn' ? `ipn:${source.node}.0` : formatEid(source);
         const session = await tcpclConnect(via.host, via.port, { nodeId: nodeKey });
         try {
