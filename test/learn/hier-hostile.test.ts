@@ -14,7 +14,12 @@ import {
   silentLogger,
   VirtualClock,
 } from '../../src/core/index.ts';
-import { TileSecureSessions } from '../../src/learn/hier/secure.ts';
+import {
+  POD_SIGNATURE_HEADER,
+  POD_SIGNATURE_INVALID,
+  podSigningKey,
+  TileSecureSessions,
+} from '../../src/learn/hier/secure.ts';
 import type { SecureFitHeader } from '../../src/learn/hier/wire.ts';
 import {
   decodeSecAggMessage,
@@ -113,6 +118,7 @@ function tileContext(): NodeContext {
 }
 
 const SESSION = '00112233445566778899aabbccddeeff';
+const podKey = podSigningKey();
 const header: SecureFitHeader = {
   session: SESSION,
   id: 1,
@@ -125,6 +131,7 @@ const header: SecureFitHeader = {
   clipRange: 8,
   maxWeight: 8,
   sessionMs: 1_000,
+  podKey: podKey.publicX,
 };
 
 describe('a tile rejects hostile requests', () => {
@@ -135,15 +142,16 @@ describe('a tile rejects hostile requests', () => {
     expect(tile.admit({ ...header, n: 2, k: 1, t: 1 }, D)).toBeUndefined();
     expect(tile.admit({ ...header, session: 'zz' }, D)).toBeUndefined();
     expect(tile.admit({ ...header, levels: 2 ** 31 }, D)).toBeUndefined(); // sum could wrap
+    expect(tile.admit({ ...header, podKey: 'not a key' }, D)).toBeUndefined();
     expect(Object.fromEntries(tile.rejectedByCode)).toEqual({
       [SecAggErrorCode.BadConfig]: 2,
-      [SecAggErrorCode.Malformed]: 2,
+      [SecAggErrorCode.Malformed]: 3,
       [SecAggErrorCode.QuantizationOverflow]: 1,
     });
     expect(tile.opened).toBe(0);
   });
 
-  it('rejects other sessions, wrong recipients, out-of-turn, ill-shaped and replayed requests', () => {
+  it('rejects unsigned, other-session, misaddressed, out-of-turn, ill-shaped and replayed requests', () => {
     const ctx = tileContext();
     const tile = new TileSecureSessions(ctx);
     const config = tile.admit(header, D);
@@ -167,11 +175,20 @@ describe('a tile rejects hostile requests', () => {
     const rosters = server.closeAdvertise();
     const share = rosters.get(1) as SecAggServerMessage;
     const enc = (m: object): Uint8Array => encodeSecAggMessage(m as SecAggServerMessage);
+    // What the pod sends: the request and its signature under the session's pod key.
+    const handle = (m: object, key = podKey): Uint8Array | undefined => {
+      const data = enc(m);
+      return tile.handle(data, { [POD_SIGNATURE_HEADER]: key.sign(data) });
+    };
     const other = { ...share, session: new Uint8Array(16).fill(7) };
     expect(tile.handle(new Uint8Array([1, 2, 3, 4]))).toBeUndefined();
-    expect(tile.handle(enc(other))).toBeUndefined();
-    expect(tile.handle(enc({ ...share, to: 2 }))).toBeUndefined();
-    expect(tile.handle(enc({ ...share, neighbours: 'none' }))).toBeUndefined();
+    expect(handle(other)).toBeUndefined();
+    expect(handle({ ...share, to: 2 })).toBeUndefined();
+    expect(handle({ ...share, neighbours: 'none' })).toBeUndefined();
+    // Someone else on the bus, who knows the session id but not the pod's key.
+    expect(tile.handle(enc(share))).toBeUndefined();
+    expect(handle(share, podSigningKey())).toBeUndefined();
+    expect(tile.handle(enc(share), { [POD_SIGNATURE_HEADER]: 'AAAA' })).toBeUndefined();
     const early = {
       kind: 'unmask-request',
       session: share.session,
@@ -180,13 +197,14 @@ describe('a tile rejects hostile requests', () => {
       dropped: new Uint32Array(0),
       signatures: [],
     };
-    expect(tile.handle(enc(early))).toBeUndefined();
-    const reply = tile.handle(enc(share));
+    expect(handle(early)).toBeUndefined();
+    const reply = handle(share);
     expect(reply).toBeDefined();
     const msg = decodeSecAggMessage(reply as Uint8Array, config);
     expect(msg).toMatchObject({ kind: 'share', from: 1 });
-    expect(tile.handle(enc(share))).toBeUndefined(); // replayed
+    expect(handle(share)).toBeUndefined(); // replayed
     expect(Object.fromEntries(tile.rejectedByCode)).toEqual({
+      [POD_SIGNATURE_INVALID]: 3,
       [SecAggErrorCode.Malformed]: 2,
       [SecAggErrorCode.Replay]: 3,
       [SecAggErrorCode.UnknownClient]: 1,
@@ -196,7 +214,7 @@ describe('a tile rejects hostile requests', () => {
     server.receive(msg);
     for (const p of peers) server.receive(p.share(rosters.get(p.id) as never));
     const masked = server.closeShare().get(1) as SecAggServerMessage;
-    const y = tile.handle(enc(masked));
+    const y = handle(masked);
     expect(decodeSecAggMessage(y as Uint8Array, config)).toMatchObject({
       kind: 'masked-input',
       from: 1,

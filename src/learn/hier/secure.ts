@@ -21,8 +21,16 @@
  * The pod therefore learns Σw, Σw·Δ and Σw·loss over the tiles whose masked input is in the sum,
  * and nothing about any single tile's update (beyond what the sum reveals).
  */
-import type { Logger, NodeContext } from '../../core/index.ts';
 import {
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+  sign as signBytes,
+  verify as verifyBytes,
+} from 'node:crypto';
+import type { Logger, MessageHeaders, NodeContext } from '../../core/index.ts';
+import {
+  GenesisError,
   isGenesisError,
   TRANSPORT_MESSAGE_BYTES_MAX,
   TransportErrorCode,
@@ -70,6 +78,56 @@ export const TILE_CLOSED_SESSIONS_REMEMBERED_MAX = 256;
 export const SECURE_THREAT_DROPOUT_MIN = 0.1;
 /** Ceiling of it (the threat model needs dropout + corrupt fraction < 1). */
 export const SECURE_THREAT_DROPOUT_MAX = 0.5;
+
+/** Header carrying the pod's Ed25519 signature (base64url) of a rounds 1–4 request. */
+export const POD_SIGNATURE_HEADER = 'genesis-secagg-pod-sig';
+/** Length of an Ed25519 public key as a JWK `x` (base64url of 32 bytes). */
+const POD_KEY_CHARS = 43;
+
+/** Code of a request that does not carry a valid signature of the session's pod key. */
+export const POD_SIGNATURE_INVALID = 'LEARN_POD_SIGNATURE';
+
+/**
+ * A rounds 1–4 request without a valid signature of the pod key announced in the session's
+ * fit request: someone other than the pod that opened the session sent it.
+ */
+export class PodSignatureError extends GenesisError {
+  constructor(message: string) {
+    super(POD_SIGNATURE_INVALID, message);
+    this.name = 'PodSignatureError';
+  }
+}
+
+/** A pod's per-session signing key (Ed25519, from OpenSSL's generator). */
+export interface PodSigningKey {
+  /** The public key as a JWK `x` (base64url), sent to the tiles in the fit request. */
+  readonly publicX: string;
+  /** Signs one request; the value of {@link POD_SIGNATURE_HEADER}. */
+  sign(data: Uint8Array): string;
+}
+
+/** A fresh signing key for one session. */
+export function podSigningKey(): PodSigningKey {
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  const publicX = String(publicKey.export({ format: 'jwk' }).x);
+  return {
+    publicX,
+    sign: (data) => signBytes(null, data, privateKey).toString('base64url'),
+  };
+}
+
+function podSigned(data: Uint8Array, key: KeyObject, signature: string | undefined): boolean {
+  if (signature === undefined) return false;
+  try {
+    return verifyBytes(null, data, key, Buffer.from(signature, 'base64url'));
+  } catch {
+    return false;
+  }
+}
+
+function podPublicKey(x: string): KeyObject {
+  return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x }, format: 'jwk' });
+}
 
 /** Subject on which a tile receives the rounds 1–4 requests of its pod's sessions. */
 export function secureSubject(tile: string): string {
@@ -175,6 +233,12 @@ export function checkSecureHeader(h: SecureFitHeader, paramCount: number): SecAg
     bad(SecAggErrorCode.Malformed, 'secure.maxWeight must be finite and > 0', 'maxWeight');
   if (typeof h.sessionMs !== 'number' || !(h.sessionMs > 0))
     bad(SecAggErrorCode.Malformed, 'secure.sessionMs must be > 0', 'sessionMs');
+  if (
+    typeof h.podKey !== 'string' ||
+    h.podKey.length !== POD_KEY_CHARS ||
+    !/^[A-Za-z0-9_-]+$/.test(h.podKey)
+  )
+    bad(SecAggErrorCode.Malformed, 'secure.podKey is not an Ed25519 key', 'podKey');
   checkQuantization(h.n, h.levels, h.clipRange);
   return {
     sessionId: fromHex(h.session),
@@ -249,6 +313,8 @@ interface TileSession {
   readonly config: SecAggSessionConfig;
   readonly client: SecAggClient;
   readonly input: Uint32Array;
+  /** The pod key announced in the fit request; every later request must be signed with it. */
+  readonly podKey: KeyObject;
   readonly expiresAt: number;
   /** Next round (1–4) the tile expects a request for. */
   nextRound: number;
@@ -291,7 +357,7 @@ export class TileSecureSessions {
     return s;
   }
 
-  private count(e: SecAggError, what: string): void {
+  private count(e: SecAggError | PodSignatureError, what: string): void {
     this.rejectedByCode.set(e.code, (this.rejectedByCode.get(e.code) ?? 0) + 1);
     this.ctx.logger.warn(
       { node: this.ctx.name, code: e.code, details: e.details },
@@ -361,6 +427,16 @@ export class TileSecureSessions {
       this.count(e, 'own update');
       return undefined;
     }
+    let podKey: KeyObject;
+    try {
+      podKey = podPublicKey(h.podKey);
+    } catch {
+      this.count(
+        new SecAggError(SecAggErrorCode.Malformed, 'secure.podKey does not import'),
+        'fit request',
+      );
+      return undefined;
+    }
     const client = new SecAggClient({ id: h.id, config, rng: this.ctx.rng });
     if (this.open.size >= TILE_SECURE_SESSIONS_MAX) {
       const oldest = this.open.keys().next().value;
@@ -370,6 +446,7 @@ export class TileSecureSessions {
       config,
       client,
       input,
+      podKey,
       // Twice the pass deadline: expiry only bounds memory, and a pod running late (CPU-bound
       // in an embedded fabric) fails its pass by its own deadlines, not by tiles forgetting.
       expiresAt: this.ctx.clock.monotonic() + 2 * h.sessionMs,
@@ -384,7 +461,7 @@ export class TileSecureSessions {
    * Answers one round 1–4 request. Returns the encoded reply, or undefined when the message is
    * rejected (counted), the client refuses (the session closes) or the tile vanishes.
    */
-  handle(bytes: Uint8Array): Uint8Array | undefined {
+  handle(bytes: Uint8Array, headers?: MessageHeaders): Uint8Array | undefined {
     this.expire();
     let msg: SecAggServerMessage;
     let key: string;
@@ -398,13 +475,16 @@ export class TileSecureSessions {
       key = hex(msg.session);
       s = this.open.get(key);
       if (s === undefined) bad(SecAggErrorCode.Replay, 'request of a session that is not open');
+      // Only the pod that opened the session may drive it (session ids are visible on the bus).
+      if (!podSigned(bytes, s.podKey, headers?.[POD_SIGNATURE_HEADER]))
+        throw new PodSignatureError(`${msg.kind} is not signed by the session's pod`);
       const round = REQUEST_ROUND[msg.kind];
       if (round < s.nextRound) bad(SecAggErrorCode.Replay, `${msg.kind} replayed`);
       if (round > s.nextRound) bad(SecAggErrorCode.WrongState, `${msg.kind} before its turn`);
       if (msg.to !== s.client.id)
         bad(SecAggErrorCode.UnknownClient, `request for ${msg.to}, this tile is ${s.client.id}`);
     } catch (e) {
-      if (!isSecAggError(e)) throw e;
+      if (!isSecAggError(e) && !(e instanceof PodSignatureError)) throw e;
       this.count(e, 'request');
       return undefined;
     }
@@ -511,6 +591,7 @@ class PodSession {
   private readonly dropped = emptyStages();
   private server: SecAggServer | undefined;
   private config: SecAggSessionConfig | undefined;
+  private readonly key = podSigningKey();
   private readonly end: number;
 
   constructor(
@@ -592,10 +673,10 @@ class PodSession {
       const stage = SECAGG_STAGES[round] as SecAggStage;
       await this.collect(
         [...current.keys()],
-        (id) => [
-          secureSubject(this.nameOf(id)),
-          encodeSecAggMessage(current.get(id) as SecAggServerMessage),
-        ],
+        (id) => {
+          const data = encodeSecAggMessage(current.get(id) as SecAggServerMessage);
+          return [secureSubject(this.nameOf(id)), data, this.key.sign(data)];
+        },
         timeout,
         stage,
       );
@@ -649,6 +730,7 @@ class PodSession {
       clipRange: SECAGG_CLIP_RANGE_DEFAULT,
       maxWeight: this.s.maxWeight,
       sessionMs: this.req.deadlineMs,
+      podKey: this.key.publicX,
     };
   }
 
@@ -699,16 +781,17 @@ class PodSession {
    */
   private async collect(
     ids: readonly number[],
-    build: (id: number) => [string, Uint8Array],
+    build: (id: number) => [string, Uint8Array, string?],
     timeoutMs: number,
     stage: SecAggStage,
   ): Promise<void> {
     await Promise.all(
       ids.map(async (id) => {
-        const [subject, data] = build(id);
+        const [subject, data, signature] = build(id);
         let reply: Uint8Array;
         try {
-          reply = (await this.ctx.transport.request(subject, data, { timeoutMs })).data;
+          const headers = signature === undefined ? {} : { [POD_SIGNATURE_HEADER]: signature };
+          reply = (await this.ctx.transport.request(subject, data, { timeoutMs, headers })).data;
         } catch (e) {
           if (
             isGenesisError(e, TransportErrorCode.Timeout) ||

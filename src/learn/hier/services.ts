@@ -158,7 +158,7 @@ export class TileLearner implements NodeService {
     const rounds = ctx.transport.subscribe(
       secureSubject(ctx.name),
       (m) => {
-        const reply = secure.handle(m.data);
+        const reply = secure.handle(m.data, m.headers);
         if (reply !== undefined) m.respond(reply);
       },
       opts,

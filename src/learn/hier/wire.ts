@@ -62,6 +62,11 @@ export interface SecureFitHeader {
   readonly maxWeight: number;
   /** How long the tile keeps the session open after the fit request, ms. */
   readonly sessionMs: number;
+  /**
+   * The pod's Ed25519 key for this session (JWK `x`, base64url): the tile accepts rounds 1–4
+   * requests only with a valid signature under it.
+   */
+  readonly podKey: string;
 }
 
 /** Secure-aggregation counters carried up the tree in fit replies. */
