@@ -169,32 +169,24 @@ describe('genesis keys / log / update', () => {
     expect(del.code, del.stderr).toBe(0);
     expect(JSON.parse(del.stdout)).toMatchObject({ name: 'apps', paths: ['apps/*'] });
     writeFileSync(join(dir, 'web.wasm'), 'web');
-    const pub = await runCli([
-      'update',
-      'publish',
-      join(dir, 'web.wasm'),
-      '--repo',
-      repo,
-      '--role',
-      'apps',
-      '--name',
-      'apps/web.wasm',
-    ]);
+    const publishAs = (name: string) =>
+      runCli([
+        'update',
+        'publish',
+        join(dir, 'web.wasm'),
+        '--repo',
+        repo,
+        '--role',
+        'apps',
+        '--name',
+        name,
+      ]);
+    const pub = await publishAs('apps/web.wasm');
     expect(pub.code, pub.stderr).toBe(0);
     const ver = await runCli(['update', 'verify', 'apps/web.wasm', '--repo', repo, '--json']);
     expect(ver.code, ver.stderr).toBe(0);
     expect((JSON.parse(ver.stdout) as { role: string }).role).toBe('apps');
-    const outside = await runCli([
-      'update',
-      'publish',
-      join(dir, 'web.wasm'),
-      '--repo',
-      repo,
-      '--role',
-      'apps',
-      '--name',
-      'fw.bin',
-    ]);
+    const outside = await publishAs('fw.bin');
     expect(outside.code).toBe(2);
     expect(outside.stderr).toMatch(/outside role apps/);
   });

@@ -7,26 +7,15 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   delegationPathMatches,
-  isTrustError,
   type MemoryRepoStore,
   signMetadata,
   type TargetFile,
   type TargetsSigned,
 } from '../../src/trust/index.ts';
-import { cloneStore, makeFixture, signerFor } from './tuf-fixture.ts';
+import { cloneStore, failure, makeFixture, signerFor } from './tuf-fixture.ts';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const dec = (b: Uint8Array): string => new TextDecoder().decode(b);
-
-async function failure(p: Promise<unknown>): Promise<{ code: string; attack: unknown }> {
-  try {
-    await p;
-  } catch (e) {
-    if (isTrustError(e)) return { code: e.code, attack: e.details.attack };
-    throw e;
-  }
-  throw new Error('expected a failure');
-}
 
 function signedOf(store: MemoryRepoStore, path: string): TargetsSigned {
   return (JSON.parse(dec(store.read(path) as Uint8Array)) as { signed: TargetsSigned }).signed;

@@ -12,6 +12,7 @@ import {
   cosigner,
   DurableLog,
   ed25519KeyGen,
+  isTrustError,
   LogServer,
   localWitness,
   MemoryRepoStore,
@@ -134,4 +135,15 @@ export function cloneStore(s: MemoryRepoStore): MemoryRepoStore {
   const c = new MemoryRepoStore();
   for (const [k, v] of s.files) c.write(k, v);
   return c;
+}
+
+/** Awaits `p`, which must fail with a TrustError; returns its code and the attack it names. */
+export async function failure(p: Promise<unknown>): Promise<{ code: string; attack: unknown }> {
+  try {
+    await p;
+  } catch (e) {
+    if (isTrustError(e)) return { code: e.code, attack: e.details.attack };
+    throw e;
+  }
+  throw new Error('expected a failure');
 }

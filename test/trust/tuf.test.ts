@@ -11,19 +11,9 @@ import {
   TufClient,
   verifySecondaryImage,
 } from '../../src/trust/index.ts';
-import { cloneStore, makeFixture, ORIGIN, signerFor } from './tuf-fixture.ts';
+import { cloneStore, failure, makeFixture, ORIGIN, signerFor } from './tuf-fixture.ts';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
-
-async function failure(p: Promise<unknown>): Promise<{ code: string; attack: unknown }> {
-  try {
-    await p;
-  } catch (e) {
-    if (isTrustError(e)) return { code: e.code, attack: e.details.attack };
-    throw e;
-  }
-  throw new Error('expected a failure');
-}
 
 function envelope(
   store: MemoryRepoStore,
