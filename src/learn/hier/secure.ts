@@ -22,6 +22,7 @@
  * and nothing about any single tile's update (beyond what the sum reveals).
  */
 import {
+  createPrivateKey,
   createPublicKey,
   generateKeyPairSync,
   type KeyObject,
@@ -106,12 +107,21 @@ export interface PodSigningKey {
   sign(data: Uint8Array): string;
 }
 
-/** A fresh signing key for one session. */
+/**
+ * A fresh signing key for one session. The generator returns JWK itself and the private key is
+ * imported from it: in Node 20, exporting a freshly generated KeyObject can deadlock when a GC
+ * finalizes its generator job at that moment (see src/learn/secagg/keys.ts).
+ */
 export function podSigningKey(): PodSigningKey {
-  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
-  const publicX = String(publicKey.export({ format: 'jwk' }).x);
+  const pair = generateKeyPairSync('ed25519', {
+    publicKeyEncoding: { format: 'jwk' },
+    privateKeyEncoding: { format: 'jwk' },
+  });
+  // With JWK encodings Node returns JWK objects; @types/node 20 types them as KeyObjects.
+  const priv = pair.privateKey as unknown as { kty: string; crv: string; d: string; x: string };
+  const privateKey = createPrivateKey({ key: priv, format: 'jwk' });
   return {
-    publicX,
+    publicX: priv.x,
     sign: (data) => signBytes(null, data, privateKey).toString('base64url'),
   };
 }
