@@ -168,90 +168,104 @@ function execute(bytes: Uint8Array, n: number, fuel: number): Run {
 }
 
 const BIG_FUEL_UNITS = 1 << 30;
+/** wabt parses every generated program: generous on a loaded 2-core machine. */
+const PROPERTY_TIMEOUT_MS = 120_000;
 
 describe('fuel instrumentation (cached local vs global reference)', () => {
-  it('random programs: same results uninstrumented and instrumented, same fuel at every host call and at exit', async () => {
-    await fc.assert(
-      fc.asyncProperty(program, fc.nat(20), async (fns, n) => {
-        const bytes = await watToWasm(programWat(fns), 'random.wat');
-        const cachedBytes = instrument(bytes).bytes;
-        const plain = execute(bytes, n, 0);
-        const cached = execute(cachedBytes, n, BIG_FUEL_UNITS);
-        const reference = execute(
-          instrument(bytes, 'trap', { cacheFuel: false }).bytes,
-          n,
-          BIG_FUEL_UNITS,
-        );
-        expect(cached.result).toEqual(plain.result);
-        expect(reference.result).toEqual(plain.result);
-        expect(cached.probes).toEqual(reference.probes);
-        expect(cached.fuelLeft).toBe(reference.fuelLeft);
-        expect(cached.fault).toBe(0);
-        // Deterministic: a fresh instance of the same module spends exactly the same fuel.
-        expect(execute(cachedBytes, n, BIG_FUEL_UNITS)).toEqual(cached);
-      }),
-      { numRuns: 60 },
-    );
-  });
-
-  it('any budget short of what a program needs ends in OUT_OF_BUDGET; any sufficient one leaves the same remainder', async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        program,
-        fc.nat(20),
-        fc.double({ min: 0, max: 1.5, noNaN: true }),
-        async (fns, n, frac) => {
+  it(
+    'random programs: same results uninstrumented and instrumented, same fuel at every host call and at exit',
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(program, fc.nat(20), async (fns, n) => {
           const bytes = await watToWasm(programWat(fns), 'random.wat');
-          const ins = instrument(bytes).bytes;
-          const full = execute(ins, n, BIG_FUEL_UNITS);
-          const need =
-            BIG_FUEL_UNITS - (full.fuelLeft as number) - HOST_CHARGE_UNITS * full.probes.length;
-          expect(need).toBeGreaterThan(0);
-          const budget = Math.floor(need * frac);
-          const r = execute(ins, n, budget);
-          if (r.fault === FaultKind.OUT_OF_BUDGET) {
-            expect(r.result).toMatch(/^trap/);
-            // The out-of-fuel branch wrote the (negative) local back for the kernel to see.
-            expect(r.fuelLeft).toBeLessThan(0);
-            // Host charges are outside `need`; with them the run can stop earlier, never later.
-            expect(budget).toBeLessThan(need + HOST_CHARGE_UNITS * full.probes.length);
-            expect(r.probes).toEqual(
-              full.probes.slice(0, r.probes.length).map((p) => p - BIG_FUEL_UNITS + budget),
-            );
-          } else {
-            expect(r.fault).toBe(0);
-            expect(budget).toBeGreaterThanOrEqual(need);
-            expect(r.result).toEqual(full.result);
-            expect(r.fuelLeft).toBe((full.fuelLeft as number) - BIG_FUEL_UNITS + budget);
-          }
-        },
-      ),
-      { numRuns: 60 },
-    );
-  });
+          const cachedBytes = instrument(bytes).bytes;
+          const plain = execute(bytes, n, 0);
+          const cached = execute(cachedBytes, n, BIG_FUEL_UNITS);
+          const reference = execute(
+            instrument(bytes, 'trap', { cacheFuel: false }).bytes,
+            n,
+            BIG_FUEL_UNITS,
+          );
+          expect(cached.result).toEqual(plain.result);
+          expect(reference.result).toEqual(plain.result);
+          expect(cached.probes).toEqual(reference.probes);
+          expect(cached.fuelLeft).toBe(reference.fuelLeft);
+          expect(cached.fault).toBe(0);
+          // Deterministic: a fresh instance of the same module spends exactly the same fuel.
+          expect(execute(cachedBytes, n, BIG_FUEL_UNITS)).toEqual(cached);
+        }),
+        { numRuns: 40 },
+      );
+    },
+    PROPERTY_TIMEOUT_MS,
+  );
 
-  it('fuel is affine, hence monotone, in the trip count of a random loop body', async () => {
-    await fc.assert(
-      fc.asyncProperty(stmts, fc.boolean(), async (body, cache) => {
-        const loopOnly = body.filter((s) => s.t === 'mix' || s.t === 'mem');
-        const wat = programWat([
-          [{ t: 'loop', trips: 0, body: loopOnly.length > 0 ? loopOnly : [{ t: 'mix', k: 1 }] }],
-        ])
-          // The outer loop runs exactly n times (the generator's default is n % 3 + trips).
-          .replace('(i32.rem_u (local.get $n) (i32.const 3))', '(local.get $n)');
-        const ins = instrument(await watToWasm(wat, 'affine.wat'), 'trap', {
-          cacheFuel: cache,
-        }).bytes;
-        const used = (n: number): number =>
-          BIG_FUEL_UNITS - (execute(ins, n, BIG_FUEL_UNITS).fuelLeft as number);
-        const u0 = used(0);
-        const slope = used(1) - u0;
-        expect(slope).toBeGreaterThan(0);
-        for (const n of [2, 5, 17]) expect(used(n)).toBe(u0 + n * slope);
-      }),
-      { numRuns: 30 },
-    );
-  });
+  it(
+    'any budget short of what a program needs ends in OUT_OF_BUDGET; any sufficient one leaves the same remainder',
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          program,
+          fc.nat(20),
+          fc.double({ min: 0, max: 1.5, noNaN: true }),
+          async (fns, n, frac) => {
+            const bytes = await watToWasm(programWat(fns), 'random.wat');
+            const ins = instrument(bytes).bytes;
+            const full = execute(ins, n, BIG_FUEL_UNITS);
+            const need =
+              BIG_FUEL_UNITS - (full.fuelLeft as number) - HOST_CHARGE_UNITS * full.probes.length;
+            expect(need).toBeGreaterThan(0);
+            const budget = Math.floor(need * frac);
+            const r = execute(ins, n, budget);
+            if (r.fault === FaultKind.OUT_OF_BUDGET) {
+              expect(r.result).toMatch(/^trap/);
+              // The out-of-fuel branch wrote the (negative) local back for the kernel to see.
+              expect(r.fuelLeft).toBeLessThan(0);
+              // Host charges are outside `need`; with them the run can stop earlier, never later.
+              expect(budget).toBeLessThan(need + HOST_CHARGE_UNITS * full.probes.length);
+              expect(r.probes).toEqual(
+                full.probes.slice(0, r.probes.length).map((p) => p - BIG_FUEL_UNITS + budget),
+              );
+            } else {
+              expect(r.fault).toBe(0);
+              expect(budget).toBeGreaterThanOrEqual(need);
+              expect(r.result).toEqual(full.result);
+              expect(r.fuelLeft).toBe((full.fuelLeft as number) - BIG_FUEL_UNITS + budget);
+            }
+          },
+        ),
+        { numRuns: 40 },
+      );
+    },
+    PROPERTY_TIMEOUT_MS,
+  );
+
+  it(
+    'fuel is affine, hence monotone, in the trip count of a random loop body',
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(stmts, fc.boolean(), async (body, cache) => {
+          const loopOnly = body.filter((s) => s.t === 'mix' || s.t === 'mem');
+          const wat = programWat([
+            [{ t: 'loop', trips: 0, body: loopOnly.length > 0 ? loopOnly : [{ t: 'mix', k: 1 }] }],
+          ])
+            // The outer loop runs exactly n times (the generator's default is n % 3 + trips).
+            .replace('(i32.rem_u (local.get $n) (i32.const 3))', '(local.get $n)');
+          const ins = instrument(await watToWasm(wat, 'affine.wat'), 'trap', {
+            cacheFuel: cache,
+          }).bytes;
+          const used = (n: number): number =>
+            BIG_FUEL_UNITS - (execute(ins, n, BIG_FUEL_UNITS).fuelLeft as number);
+          const u0 = used(0);
+          const slope = used(1) - u0;
+          expect(slope).toBeGreaterThan(0);
+          for (const n of [2, 5, 17]) expect(used(n)).toBe(u0 + n * slope);
+        }),
+        { numRuns: 30 },
+      );
+    },
+    PROPERTY_TIMEOUT_MS,
+  );
 });
 
 describe('fixed shapes', () => {
