@@ -347,52 +347,57 @@ describe('runaway code always stops', () => {
 });
 
 describe('yield mode', () => {
-  it('random programs: fuel_yield sees exact fuel, refilled fuel is reloaded, yields are deterministic', async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        program,
-        fc.nat(20),
-        fc.integer({ min: 20, max: 400 }),
-        async (fns, n, slice) => {
-          const text = programWat(fns).replace(
-            '(tag $e',
-            '(import "genesis" "fuel_yield" (func $yield)) (tag $e',
-          );
-          const bytes = await watToWasm(text, 'yield.wat');
-          const run = (cacheFuel: boolean): { result: unknown; yields: number[] } => {
-            const yields: number[] = [];
-            let soft: { value: number } | undefined;
-            const imports = {
-              genesis: {
-                debug_log: (a: number, b: number) => (Math.imul(a, 7) + b) & 0xff,
-                fuel_yield: () => {
-                  yields.push((soft as { value: number }).value);
-                  if (yields.length > 100_000) throw new Error('livelock: refilled fuel not seen');
-                  (soft as { value: number }).value = slice;
+  it(
+    'random programs: fuel_yield sees exact fuel, refilled fuel is reloaded, yields are deterministic',
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          program,
+          fc.nat(20),
+          fc.integer({ min: 20, max: 400 }),
+          async (fns, n, slice) => {
+            const text = programWat(fns).replace(
+              '(tag $e',
+              '(import "genesis" "fuel_yield" (func $yield)) (tag $e',
+            );
+            const bytes = await watToWasm(text, 'yield.wat');
+            const run = (cacheFuel: boolean): { result: unknown; yields: number[] } => {
+              const yields: number[] = [];
+              let soft: { value: number } | undefined;
+              const imports = {
+                genesis: {
+                  debug_log: (a: number, b: number) => (Math.imul(a, 7) + b) & 0xff,
+                  fuel_yield: () => {
+                    yields.push((soft as { value: number }).value);
+                    if (yields.length > 100_000)
+                      throw new Error('livelock: refilled fuel not seen');
+                    (soft as { value: number }).value = slice;
+                  },
                 },
-              },
+              };
+              const ex = new WA.Instance(
+                new WA.Module(instrument(bytes, 'yield', { cacheFuel }).bytes),
+                imports,
+              ).exports;
+              soft = ex.genesis_soft_fuel as { value: number };
+              soft.value = slice;
+              let result: unknown;
+              try {
+                result = (ex.main as Fn)(n);
+              } catch (e) {
+                result = e instanceof WA.Exception ? 'exception' : String(e);
+              }
+              return { result, yields };
             };
-            const ex = new WA.Instance(
-              new WA.Module(instrument(bytes, 'yield', { cacheFuel }).bytes),
-              imports,
-            ).exports;
-            soft = ex.genesis_soft_fuel as { value: number };
-            soft.value = slice;
-            let result: unknown;
-            try {
-              result = (ex.main as Fn)(n);
-            } catch (e) {
-              result = e instanceof WA.Exception ? 'exception' : String(e);
-            }
-            return { result, yields };
-          };
-          const cached = run(true);
-          const reference = run(false);
-          expect(cached).toEqual(reference);
-          for (const y of cached.yields) expect(y).toBeLessThan(0);
-        },
-      ),
-      { numRuns: 40 },
-    );
-  });
+            const cached = run(true);
+            const reference = run(false);
+            expect(cached).toEqual(reference);
+            for (const y of cached.yields) expect(y).toBeLessThan(0);
+          },
+        ),
+        { numRuns: 20 },
+      );
+    },
+    PROPERTY_TIMEOUT_MS,
+  );
 });
