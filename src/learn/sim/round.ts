@@ -19,6 +19,7 @@ import {
   SECAGG_STREAM_BATCH_CLIENTS,
   type SecAggClientHost,
   type SecAggStage,
+  type SecAggThreatModel,
   secAggSessionConfig,
   secureAggregate,
 } from '../secagg/index.ts';
@@ -73,6 +74,11 @@ export interface StreamedParticipants {
   readonly batchClients?: number;
   /** Where the simulated SecAgg clients run (e.g. worker threads); default this thread. */
   readonly host?: SecAggClientHost;
+  /**
+   * Targets from which SecAgg+ chooses k and t (e.g. the dropout rate the simulation actually
+   * applies); default the secagg module's threat model (10 % dropout, 5 % corrupt).
+   */
+  readonly threat?: SecAggThreatModel;
 }
 
 /** Poisons a Byzantine client's model in place (sign flip ×4, noise σ=5, or scale ×20 of its delta). */
@@ -357,6 +363,7 @@ export class Aggregation {
       n: p.count,
       paramLength: d,
       mode: this.init.secagg === 'plus' ? 'plus' : 'full',
+      ...(p.threat === undefined ? {} : { threat: p.threat }),
     });
     const clipRange = SECAGG_CLIP_RANGE_DEFAULT;
     const levels = quantizationLevelsFor(p.count);
