@@ -797,9 +797,7 @@ export class Kernel {
     return (
       dom.pendingMain ||
       (dom.recvEp !== undefined && dom.recvEp.queue.length > 0 && dom.ex.handle !== undefined) ||
-      (dom.boundNotification !== undefined &&
-        dom.boundNotification.word !== 0n &&
-        dom.ex.notify !== undefined)
+      (dom.boundNotification?.set === true && dom.ex.notify !== undefined)
     );
   }
 
@@ -891,8 +889,7 @@ export class Kernel {
     let act: Activation;
     const n = dom.boundNotification;
     if (
-      n !== undefined &&
-      n.word !== 0n &&
+      n?.set &&
       !dom.pendingMain &&
       dom.suspended === undefined &&
       ex.notify !== undefined &&
@@ -911,11 +908,7 @@ export class Kernel {
     } else if (dom.pendingMain) {
       dom.pendingMain = false;
       act = { kind: 'main', fn: ex.main as WasmFn, args: [], reply: undefined };
-    } else if (
-      dom.boundNotification !== undefined &&
-      dom.boundNotification.word !== 0n &&
-      ex.notify !== undefined
-    ) {
+    } else if (dom.boundNotification?.set && ex.notify !== undefined) {
       act = {
         kind: 'notify',
         fn: ex.notify,
@@ -1876,7 +1869,7 @@ export class Kernel {
     const cap = this.capOf(dom, n, ObjType.NOTIFICATION, Rights.READ);
     if (dom.shadowOf !== undefined) return BigInt(Status.E_WOULD_BLOCK);
     const ntf = cap.obj as Notification;
-    if (ntf.word !== 0n) return ntf.take();
+    if (ntf.set) return ntf.take();
     if (
       dom.ex.async === undefined ||
       this.depth !== 1 ||

@@ -108,6 +108,9 @@ export class Endpoint extends KObject {
 export class Notification extends KObject {
   readonly type = ObjType.NOTIFICATION;
   word = 0n;
+  /** `word !== 0n`, kept as a boolean: the scheduler tests it several times per signal and a
+   * BigInt comparison is a builtin call in optimised code, a boolean a register test. */
+  set = false;
   /** The domain whose `genesis_notify` runs when bits arrive. */
   bound: { readonly id: number } | undefined;
   onSignal: (() => void) | undefined;
@@ -124,7 +127,8 @@ export class Notification extends KObject {
     // A waiter takes the signal directly and the word stays as it was (seL4 Signal).
     if (this.waiters.length > 0 && this.wake?.(b)) return;
     // No BigInt allocation in the common case (word empty): the badge itself is stored.
-    this.word = this.word === 0n ? b : this.word | b;
+    this.word = this.set ? this.word | b : b;
+    this.set = true;
     this.onSignal?.();
   }
 
@@ -132,6 +136,7 @@ export class Notification extends KObject {
   take(): bigint {
     const w = this.word;
     this.word = 0n;
+    this.set = false;
     return w;
   }
 
