@@ -67,7 +67,9 @@ describe('secure aggregation: exactness under dropouts', () => {
           const rng = new SeededRng(seed);
           const t = rng.int(2, n - 2);
           const drops = new Map<number, SecAggStage>();
-          for (const [i, s] of rawDrops) if (drops.size < n - t - 1) drops.set(i % n, s);
+          // Up to n − t drops: exactly t survivors must still unmask (each holds a share of its
+          // own self-mask seed, Bonawitz et al. §4).
+          for (const [i, s] of rawDrops) if (drops.size < n - t) drops.set(i % n, s);
           const d = 1 + rng.int(0, 40);
           const inputs = randomInputs(rng, n, d);
           const r = await runSecAggSession({
@@ -328,7 +330,8 @@ describe('secure aggregation: the consistency check', () => {
         signatures,
       }),
     ).toThrowError(expect.objectContaining({ code: 'SECAGG_WRONG_STATE' }));
-    // An honest request to another client works and carries only self-mask shares.
+    // An honest request to another client works and carries only self-mask shares: one per
+    // surviving neighbour and its own (Bonawitz et al. §4: every user holds a share of its b).
     const c2 = clients[1] as SecAggClient;
     const ok = c2.unmask({
       kind: 'unmask-request',
@@ -339,7 +342,7 @@ describe('secure aggregation: the consistency check', () => {
       signatures,
     });
     expect(ok.keyShares).toHaveLength(0);
-    expect(ok.selfShares.map((s) => s.of).sort()).toEqual([1, 3, 4, 5, 6]);
+    expect(ok.selfShares.map((s) => s.of).sort()).toEqual([1, 2, 3, 4, 5, 6]);
   });
 
   it('aborts when the key shares of a dropped client do not rebuild its advertised key', () => {

@@ -237,7 +237,8 @@ describe('streaming secure aggregation session', () => {
     const padded = new Uint32Array(all.length + 3);
     padded.set(all, 3);
     const msg = unmaskOf(clients[1] as SecAggClient, padded.subarray(3));
-    expect(msg.selfShares.length).toBe(n - 1);
+    // Every surviving neighbour's self-mask share, and its own.
+    expect(msg.selfShares.length).toBe(n);
     expect(msg.keyShares.length).toBe(0);
   });
 });

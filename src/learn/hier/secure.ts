@@ -596,8 +596,6 @@ class PodSession {
   private readonly children: readonly string[];
   private readonly log: Logger;
   private readonly mine = new Map<string, number>();
-  /** Round-3 signatures the server accepted, by tile id. */
-  private readonly signatures = new Map<number, Uint8Array>();
   private readonly dropped = emptyStages();
   private server: SecAggServer | undefined;
   private config: SecAggSessionConfig | undefined;
@@ -702,7 +700,7 @@ class PodSession {
             ? server.closeShare()
             : round === 2
               ? server.closeMaskedInput()
-              : this.withOwnSignatures(server.closeConsistency());
+              : server.closeConsistency();
       } catch (e) {
         return this.abort(e);
       }
@@ -756,24 +754,6 @@ class PodSession {
       },
       this.req.params,
     );
-  }
-
-  /**
-   * Bonawitz et al. 2017, Fig. 4, round 4: the server sends every user the signatures of all of
-   * U4, the user's own included. `SecAggServer.closeConsistency` forwards only the neighbours'
-   * signatures, so with exactly t signers each client would count t − 1 and refuse; the pod adds
-   * each recipient's own signature (which the client verifies against its own key).
-   */
-  private withOwnSignatures(
-    requests: Map<number, SecAggServerMessage>,
-  ): Map<number, SecAggServerMessage> {
-    for (const [to, r] of requests) {
-      const own = this.signatures.get(to);
-      if (r.kind !== 'unmask-request' || own === undefined) continue;
-      if (r.signatures.some((x) => x.from === to)) continue;
-      requests.set(to, { ...r, signatures: [...r.signatures, { from: to, signature: own }] });
-    }
-    return requests;
   }
 
   private nameOf(id: number): string {
@@ -841,7 +821,6 @@ class PodSession {
     try {
       // The server checks session, round, sender set and duplicates; it counts and logs.
       (this.server as SecAggServer).receive(msg);
-      if (msg.kind === 'consistency') this.signatures.set(msg.from, msg.signature);
       return true;
     } catch (e) {
       if (!isSecAggError(e)) throw e;

@@ -116,6 +116,8 @@ export class SecAggClient {
   private readonly survivorDigestOnly: boolean;
   private survivorsDigest: Uint8Array | undefined;
   private bSeed: Uint8Array | undefined;
+  /** This client's own Shamir share of its b (revealed in round 4 while it survives). */
+  private ownBShare: Uint32Array | undefined;
   private kemSeed: Uint8Array | undefined;
   private kemPk: Uint8Array | undefined;
 
@@ -174,16 +176,23 @@ export class SecAggClient {
         fail(SecAggErrorCode.Malformed, `bad neighbour id ${nb.id}`);
       this.neighbours.set(nb.id, nb);
     }
-    if (this.neighbours.size < t)
+    // Bonawitz et al. Fig. 4 counts the client itself in U1 (|U1| ≥ t).
+    if (this.neighbours.size + 1 < t)
       fail(
         SecAggErrorCode.TooFewClients,
-        `only ${this.neighbours.size} neighbours, threshold ${t}`,
+        `only ${this.neighbours.size} neighbours and itself, threshold ${t}`,
         { t },
       );
     const ids = [...this.neighbours.keys()];
     const b = this.rng.fill(new Uint8Array(SECAGG_KEY_BYTES));
     this.bSeed = b;
-    const bShares = shamirSplit(b, ids, t, this.rng);
+    // The client keeps a share of its own b (x = its id), as in Bonawitz et al. §4 where every
+    // user of U1 holds a share of every b_u: with exactly t survivors each one's self-mask is
+    // then rebuilt from t holders, itself included. Its s^SK needs no own share (it is only
+    // rebuilt for clients that dropped).
+    const bAll = shamirSplit(b, [...ids, this.id], t, this.rng);
+    this.ownBShare = bAll[ids.length] as Uint32Array;
+    const bShares = bAll.slice(0, ids.length);
     const skShares = shamirSplit(this.s.privateRaw, ids, t, this.rng);
     const shares = ids.map((v, i) => {
       const { key, kemCt } = this.channelTo(this.neighbours.get(v) as NeighbourKeys);
@@ -278,10 +287,11 @@ export class SecAggClient {
         `input has ${input.length} words, session expects ${vectorLength}`,
       );
     this.decryptShares(req);
-    if (this.held.size < t)
+    // |U2| ≥ t, the client included (it holds its own share of b).
+    if (this.held.size + 1 < t)
       fail(
         SecAggErrorCode.TooFewClients,
-        `only ${this.held.size} neighbours shared keys, threshold ${t}`,
+        `only ${this.held.size} neighbours shared keys (and itself), threshold ${t}`,
         { t },
       );
     const acc = new MaskAccumulator(vectorLength);
@@ -421,7 +431,10 @@ export class SecAggClient {
       if (u3.has(v)) selfShares.push({ of: v, share: bs });
       else keyShares.push({ of: v, share: ss });
     }
+    if (this.ownBShare !== undefined && u3.has(this.id))
+      selfShares.push({ of: this.id, share: this.ownBShare });
     this.held.clear();
+    this.ownBShare = undefined;
     return { kind: 'unmask', session: this.config.sessionId, from: this.id, selfShares, keyShares };
   }
 }

@@ -263,7 +263,8 @@ export function validateClientMessage(
         kind: 'unmask',
         session,
         from,
-        selfShares: shares(r.selfShares, 'selfShares', config.k),
+        // k neighbours' self-mask shares plus the sender's own (see SecAggClient.share).
+        selfShares: shares(r.selfShares, 'selfShares', config.k + 1),
         keyShares: shares(r.keyShares, 'keyShares', config.k),
       };
     default:

@@ -242,7 +242,8 @@ export class SecAggServer {
     const nbs = this.neighbourSet(msg.from);
     const seen = new Set<number>();
     for (const { of } of msg.selfShares) {
-      if (!nbs.has(of) || !this.u3set.has(of) || seen.has(of))
+      // A survivor may reveal its share of its own b (it holds one; see SecAggClient.share).
+      if (!(nbs.has(of) || of === msg.from) || !this.u3set.has(of) || seen.has(of))
         abort(SecAggErrorCode.Malformed, `self-mask share of ${of} from ${msg.from} not expected`);
       seen.add(of);
     }
@@ -343,8 +344,12 @@ export class SecAggServer {
     for (const to of inbox.keys()) {
       const nbs = this.graph.get(to) ?? [];
       const dropped = Uint32Array.from(nbs.filter((v) => this.u2.has(v) && !this.u3set.has(v)));
-      const signatures: { from: number; signature: Uint8Array }[] = [];
+      // The recipient's own signature counts towards its t (Bonawitz et al. Fig. 4, round 4:
+      // the server sends every σ'_v of U3); without it, exactly t signers could never unmask.
+      const own = entries.get(to);
+      const signatures: { from: number; signature: Uint8Array }[] = own === undefined ? [] : [own];
       for (const v of nbs) {
+        if (v === to) continue;
         const e = entries.get(v);
         if (e !== undefined) signatures.push(e);
       }
