@@ -202,8 +202,7 @@ class FastFrame implements Activation, ReplySink {
   mr1 = 0n;
   data: Uint8Array | undefined;
 
-  reset(fn: WasmFn): void {
-    this.fn = fn;
+  reset(): void {
     this.reply = undefined;
     this.lazy = undefined;
     this.saved = false;
@@ -1570,8 +1569,10 @@ export class Kernel {
     if (frame === undefined) {
       frame = new FastFrame();
       this.frames[depth] = frame;
+    } else if (frame.lazy !== undefined || frame.answered) {
+      frame.reset(); // only after a call that used reply/reply_save or faulted
     }
-    frame.reset(handle);
+    frame.fn = handle;
     const stats = this.stats;
     dom.stats.ipcSent++;
     stats.ipcMessages++;
@@ -1612,34 +1613,55 @@ export class Kernel {
     if (own > 0) s.stats.fuelUsed += own;
     s.stats.activations++;
     stats.activations++;
+    if (ok && s.faultPending === undefined && frame.lazy === undefined) {
+      // The common case: the handler's return value is the reply (label 0). It goes straight
+      // into the caller's registers, never through a heap field.
+      if (s.probation > 0 && --s.probation === 0) s.previous = undefined;
+      cex.setFuel(fuel - used);
+      dom.donatedUnits += used;
+      const r = dom.msg;
+      r.info = 0;
+      const rw = r.words;
+      const v = typeof result === 'bigint' ? result : 0n;
+      rw[0] = 0n;
+      rw[1] = v;
+      rw[2] = 0n;
+      return v;
+    }
+    return this.fastCallRare(dom, s, frame, ok, thrown, result, left, fuel - used, used);
+  }
+
+  /** The end of a fast call whose server faulted or used `reply`/`reply_save` (kept out of
+   * {@link fastCall} so the common path stays small enough for V8 to inline). */
+  private fastCallRare(
+    dom: Domain,
+    s: Domain,
+    frame: FastFrame,
+    ok: boolean,
+    thrown: unknown,
+    result: unknown,
+    left: number,
+    callerFuel: number,
+    used: number,
+  ): bigint {
     if (!ok || s.faultPending !== undefined) {
       if (thrown instanceof KernelAssertionError) throw thrown;
       this.fastCallFault(s, frame, thrown, left);
     } else {
       if (s.probation > 0 && --s.probation === 0) s.previous = undefined;
       if (!frame.answered) {
+        const lazy = frame.lazy as Reply;
         if (frame.saved) {
           // reply_save without an answer during the call: the caller gets E_NO_REPLY (as the
           // general path does), and the saved Reply cap is spent.
-          (frame.lazy as Reply).resolve(ERROR_REPLY(Status.E_NO_REPLY), 0n, 0n);
+          lazy.resolve(ERROR_REPLY(Status.E_NO_REPLY), 0n, 0n);
         } else {
-          // The common case: the handler's return value is the reply (label 0). It goes
-          // straight into the caller's registers, never through a heap field.
-          if (frame.lazy !== undefined) frame.lazy.done = true;
-          cex.setFuel(fuel - used);
-          dom.donatedUnits += used;
-          const r = dom.msg;
-          r.info = 0;
-          const rw = r.words;
-          const v = typeof result === 'bigint' ? result : 0n;
-          rw[0] = 0n;
-          rw[1] = v;
-          rw[2] = 0n;
-          return v;
+          // A Reply was made but not used: the return value answers, and the Reply is spent.
+          lazy.resolve(0, typeof result === 'bigint' ? result : 0n, 0n);
         }
       }
     }
-    cex.setFuel(fuel - used);
+    dom.ex.setFuel(callerFuel);
     dom.donatedUnits += used;
     this.setReplyRegs(dom, frame.info, frame.mr0, frame.mr1, frame.data);
     return frame.mr0;
