@@ -528,6 +528,8 @@ export class Kernel {
       this.stats.spawnPoolHits++;
       p.binding.dom = dom;
     } else {
+      // Pooled instances hold wasm memories too: make room so live + pooled stays in bound.
+      if (this.stats.domainsLive + this.pooledCount >= this.domainsMax) this.evictPooled();
       p = this.freshInstance(module, dom);
     }
     const { instance, ex } = p;
@@ -601,6 +603,14 @@ export class Kernel {
   /** Instances currently pooled for `module` (all modules when omitted). */
   pooled(module?: KernelModule): number {
     return module === undefined ? this.pooledCount : (this.pools.get(module)?.length ?? 0);
+  }
+
+  /** Drops one pooled instance (of the module with the most), releasing its memory to GC. */
+  private evictPooled(): void {
+    let victim: PooledInstance[] | undefined;
+    for (const pool of this.pools.values())
+      if (victim === undefined || pool.length > victim.length) victim = pool;
+    if (victim !== undefined && victim.pop() !== undefined) this.pooledCount--;
   }
 
   private poolRoom(module: KernelModule): boolean {

@@ -182,6 +182,11 @@ describe('spawn pool', () => {
     expect(() => k.spawn(m)).toThrow(/bound/);
     for (const x of made) k.kill(x.domain);
     expect(k.pooled(m)).toBeLessThanOrEqual(6);
+    // A cold spawn of another module evicts a pooled instance rather than exceed the bound.
+    const other = await wat(`(module (memory 1) (func (export "genesis_main")))`);
+    expect(k.pooled()).toBe(6);
+    k.spawn(other);
+    expect(k.pooled() + k.stats.domainsLive).toBeLessThanOrEqual(6);
     const big = new Kernel();
     expect(big.prewarm(m, SPAWN_POOL_INSTANCES_MAX + 10)).toBeLessThanOrEqual(
       SPAWN_POOL_INSTANCES_MAX,
