@@ -79,6 +79,7 @@ export {
 export {
   type Instrumented,
   type InstrumentMode,
+  type InstrumentOptions,
   instrument,
   type ModuleInfo,
   parseModule,

@@ -966,7 +966,7 @@ export class Kernel {
     this.depth--;
     dom.active = false;
     dom.current = undefined;
-    const left = ex.getFuel();
+    const left = fuelLeftAfter(ex, ok, thrown);
     const used = Math.max(0, fuel - left);
     const own = used - dom.donatedUnits;
     if (own > 0) dom.stats.fuelUsed += own;
@@ -1026,7 +1026,8 @@ export class Kernel {
     this.depth--;
     dom.active = false;
     dom.current = undefined;
-    const left = ex.getFuel();
+    // A nested (passive) server's trap is not charged in full: that fuel is its caller's.
+    const left = topLevel ? fuelLeftAfter(ex, ok, thrown) : ex.getFuel();
     const used = Math.max(0, hard - left);
     dom.stats.fuelUsed += Math.max(0, used - dom.donatedUnits);
     dom.stats.activations++;
@@ -1157,14 +1158,10 @@ export class Kernel {
       return { ok: true, value, used: fuel - ex.getFuel() };
     } catch (e) {
       if (e instanceof KernelAssertionError) throw e;
-      const f = dom.faultPending ?? classify(ex.fault.value as number, ex.getFuel(), e);
+      const left = fuelLeftAfter(ex, false, e);
+      const f = dom.faultPending ?? classify(ex.fault.value as number, left, e);
       ex.fault.value = 0;
-      return {
-        ok: false,
-        kind: f.kind,
-        message: f.message,
-        used: fuel - ex.getFuel(),
-      };
+      return { ok: false, kind: f.kind, message: f.message, used: fuel - left };
     } finally {
       this.depth--;
       dom.active = false;
@@ -2073,6 +2070,18 @@ function checkBytes(bytes: number): void {
       },
     );
   }
+}
+
+/**
+ * Fuel left after a top-level activation. Instrumented code keeps fuel in a local and writes it
+ * to the global only at calls, exits and an out-of-fuel trap (docs/kernel.md, "Fuel"), so after
+ * any other wasm trap the global lags behind the work done: such an activation is charged its
+ * whole grant — deterministic, and never less than it ran.
+ */
+function fuelLeftAfter(ex: DomainExports, ok: boolean, thrown: unknown): number {
+  const left = ex.getFuel();
+  if (ok || thrown instanceof DomainFault || left < 0 || ex.fault.value !== 0) return left;
+  return 0;
 }
 
 function classify(
