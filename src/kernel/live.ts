@@ -123,9 +123,20 @@ export interface Checkpoint {
   readonly slots: readonly (Cap | undefined)[];
 }
 
-/** Captures memory, every mutable global and the CSpace of a quiescent domain. */
+/**
+ * Captures memory, every mutable global and the CSpace of a quiescent domain.
+ * @throws {KernelError} DOMAIN_BUSY; BAD_ARGUMENT when the module's code may change state the
+ * kernel cannot capture (tables, passive data segments: {@link KernelModule.hiddenState}).
+ */
 export function checkpoint(dom: Domain): Checkpoint {
   requireQuiescent(dom);
+  // A restore instantiates the module afresh: a table or passive segment changed since would
+  // silently come back in its initial state. Refuse rather than restore something else.
+  if (dom.module.hiddenState !== undefined)
+    throw new KernelError(
+      KernelErrorCode.BAD_ARGUMENT,
+      `cannot checkpoint domain ${dom.id}: ${dom.module.hiddenState}`,
+    );
   return {
     domainId: dom.id,
     version: dom.version,

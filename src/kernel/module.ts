@@ -28,6 +28,12 @@ export class KernelModule {
    * can be). See {@link poolBlocker}.
    */
   readonly poolBlocker: string | undefined;
+  /**
+   * State of an instance the kernel cannot read from JS and that the code may change at run
+   * time (a table's contents, a passive data segment's dropped flag), or undefined. Such an
+   * instance can be neither recycled nor checkpointed faithfully.
+   */
+  readonly hiddenState: string | undefined;
   /** @internal Captured from the first instance; set by the kernel. */
   pristine: PristineState | undefined;
 
@@ -46,6 +52,7 @@ export class KernelModule {
     const e = info.exports;
     this.preemptible =
       e.has('asyncify_start_unwind') && e.has(Exports.ASYNC_BUFFER) && e.has(Exports.SOFT_FUEL);
+    this.hiddenState = poolBlocker;
     this.poolBlocker = this.preemptible ? 'preemptible (Asyncify) build' : poolBlocker;
   }
 

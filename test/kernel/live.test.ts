@@ -115,6 +115,21 @@ describe('checkpoint/restore', () => {
     expect(d.domain.cspace.count).toBe(0);
   });
 
+  it('refuses a module whose code may change its table (a restore could not bring it back)', async () => {
+    const k = new Kernel();
+    const d = k.spawn(
+      await wat(`(module
+        (table 2 funcref)
+        (func $a (result i32) (i32.const 1))
+        (elem declare func $a)
+        (func (export "genesis_main") (table.set (i32.const 0) (ref.func $a))))`),
+    );
+    expect(d.domain.module.hiddenState).toMatch(/table/);
+    expect(() => checkpoint(d.domain)).toThrowError(
+      expect.objectContaining({ code: KernelErrorCode.BAD_ARGUMENT }),
+    );
+  });
+
   it('refuses a domain that is not quiescent', async () => {
     const k = new Kernel();
     const d = k.spawn(await example('counter'));
