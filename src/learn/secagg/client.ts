@@ -186,14 +186,17 @@ export class SecAggClient {
     const ids = [...this.neighbours.keys()];
     const b = this.rng.fill(new Uint8Array(SECAGG_KEY_BYTES));
     this.bSeed = b;
-    // The client keeps a share of its own b (x = its id), as in Bonawitz et al. §4 where every
-    // user of U1 holds a share of every b_u: with exactly t survivors each one's self-mask is
-    // then rebuilt from t holders, itself included. Its s^SK needs no own share (it is only
-    // rebuilt for clients that dropped).
-    const bAll = shamirSplit(b, [...ids, this.id], t, this.rng);
+    // Both secrets are shared over U1 with the client included (Bonawitz et al. §4: t-of-|U1|,
+    // so |U1| = t works). It keeps its own share of b (x = its id): with exactly t survivors
+    // each one's self-mask is rebuilt from t holders, itself included. Its own share of s^SK is
+    // discarded at once: s^SK is rebuilt only for a client that dropped, and then never from it.
+    const holders = [...ids, this.id];
+    const bAll = shamirSplit(b, holders, t, this.rng);
     this.ownBShare = bAll[ids.length] as Uint32Array;
     const bShares = bAll.slice(0, ids.length);
-    const skShares = shamirSplit(this.s.privateRaw, ids, t, this.rng);
+    const skAll = shamirSplit(this.s.privateRaw, holders, t, this.rng);
+    (skAll[ids.length] as Uint32Array).fill(0);
+    const skShares = skAll.slice(0, ids.length);
     const shares = ids.map((v, i) => {
       const { key, kemCt } = this.channelTo(this.neighbours.get(v) as NeighbourKeys);
       const pt = Buffer.alloc(SECAGG_SHARE_PLAINTEXT_BYTES);
