@@ -35,6 +35,11 @@ describe('genesis learn: flags', () => {
     expect(c.dp?.epsilon).toBe(3);
     expect(c.dp?.placement).toBe('distributed');
     expect(simulationConfigFromFlags({ ...flags, dpEpsilon: '3' }).dp?.placement).toBe('central');
+    // Hierarchical runs noise once at the global node: central by default even with SecAgg.
+    expect(
+      simulationConfigFromFlags({ ...flags, secagg: 'plus', dpEpsilon: '3', hierarchy: 'pod,hub' })
+        .dp?.placement,
+    ).toBe('central');
     expect(simulationConfigFromFlags({ ...flags, depth: '0' }).model.kind).toBe('logreg');
   });
 

@@ -125,8 +125,10 @@ export function simulationConfigFromFlags(f: SimulateFlags): SimulationConfig {
       ? logisticRegression(PDM_FEATURES.length)
       : mlp(PDM_FEATURES.length, width, depth);
   const wantDp = f.dpEpsilon !== undefined || f.dpSigma !== undefined;
+  // Hierarchical runs add noise once, at the global node (distributed noise would have to be
+  // split across pods of different sizes): central is their default, whatever --secagg says.
   const placement = oneOf(
-    f.dpPlacement ?? (secagg === 'off' ? 'central' : 'distributed'),
+    f.dpPlacement ?? (secagg === 'off' || f.hierarchy !== undefined ? 'central' : 'distributed'),
     '--dp-placement',
     ['central', 'distributed'] as const,
   );
@@ -328,7 +330,7 @@ export function register(program: Command): void {
     .option('--adaptive-clip', 'adaptive clipping (Andrew et al. 2021, target quantile 0.5)')
     .option(
       '--dp-placement <p>',
-      'central or distributed noise (default: distributed with --secagg, else central)',
+      'central or distributed noise (default: distributed with --secagg, central otherwise and in hierarchical runs)',
     )
     .option(
       '--hierarchy <levels>',
