@@ -12,14 +12,7 @@ import {
   type SecAggStage,
 } from '../../src/learn/secagg/index.ts';
 import { WorkerClientHost } from '../../src/learn/sim/secagg-hosts.ts';
-
-function plainSum(inputs: readonly Uint32Array[], who: readonly number[], d: number): Uint32Array {
-  const s = new Uint32Array(d);
-  for (const i of who)
-    for (let j = 0; j < d; j++)
-      s[j] = ((s[j] as number) + ((inputs[i] as Uint32Array)[j] as number)) >>> 0;
-  return s;
-}
+import { plainSum } from './secagg-fixture.ts';
 
 const host = new WorkerClientHost(2);
 afterAll(() => host.close());

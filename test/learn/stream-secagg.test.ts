@@ -16,36 +16,7 @@ import {
   type SecAggStage,
   secAggSessionConfig,
 } from '../../src/learn/secagg/index.ts';
-
-function config(
-  mode: 'full' | 'plus',
-  n: number,
-  t: number,
-  k: number,
-  d: number,
-  seed: number,
-): SecAggSessionConfig {
-  return {
-    sessionId: new SeededRng(seed).fill(new Uint8Array(16)),
-    mode,
-    n,
-    t,
-    k: mode === 'full' ? n - 1 : k,
-    vectorLength: d,
-  };
-}
-
-function randomInputs(rng: SeededRng, n: number, d: number): Uint32Array[] {
-  return Array.from({ length: n }, () => Uint32Array.from({ length: d }, () => rng.nextU32()));
-}
-
-function plainSum(inputs: readonly Uint32Array[], who: readonly number[], d: number): Uint32Array {
-  const s = new Uint32Array(d);
-  for (const i of who)
-    for (let j = 0; j < d; j++)
-      s[j] = ((s[j] as number) + ((inputs[i] as Uint32Array)[j] as number)) >>> 0;
-  return s;
-}
+import { config, plainSum, randomInputs } from './secagg-fixture.ts';
 
 const stageArb = fc.constantFrom<SecAggStage>(...SECAGG_STAGES);
 

@@ -162,6 +162,27 @@ function closeRound(
   return server.closeUnmask();
 }
 
+/** What closing one round gave: the next requests, the sum (after round 4), or an abort. */
+interface ClosedRound {
+  readonly requests?: Map<number, SecAggServerMessage>;
+  readonly sum?: Uint32Array;
+  readonly aborted?: SecAggError;
+  readonly ms: number;
+}
+
+/** Closes `round` on the server, timing it and turning a protocol abort into a value. */
+function closeTimed(server: SecAggServer, round: number): ClosedRound {
+  const t0 = performance.now();
+  try {
+    const r = closeRound(server, round);
+    const ms = performance.now() - t0;
+    return r instanceof Uint32Array ? { sum: r, ms } : { requests: r, ms };
+  } catch (e) {
+    if (!isSecAggError(e)) throw e;
+    return { aborted: e, ms: performance.now() - t0 };
+  }
+}
+
 /**
  * Runs the five rounds over already-quantized inputs: the exact modular sum of the survivors'
  * vectors, or a typed abort. {@link secureAggregate} wraps it with quantization and weighting.
@@ -221,18 +242,12 @@ export async function runSecAggSession(o: SecAggSessionOptions): Promise<SecAggS
       server.receive(msg);
       serverMs += performance.now() - t1;
     }
-    const t2 = performance.now();
-    try {
-      const r = closeRound(server, round);
-      if (r instanceof Uint32Array) sum = r;
-      else requests = r;
-    } catch (e) {
-      if (!isSecAggError(e)) throw e;
-      aborted = e;
-    }
-    const dt = performance.now() - t2;
-    serverMs += dt;
-    if (round === SECAGG_STAGES.length - 1) serverUnmaskMs = dt;
+    const closed = closeTimed(server, round);
+    if (closed.sum !== undefined) sum = closed.sum;
+    if (closed.requests !== undefined) requests = closed.requests;
+    if (closed.aborted !== undefined) aborted = closed.aborted;
+    serverMs += closed.ms;
+    if (round === SECAGG_STAGES.length - 1) serverUnmaskMs = closed.ms;
     await new Promise((resolve) => setImmediate(resolve));
   }
   const survivorIds = new Set(aborted === undefined ? server.survivors : []);
@@ -485,18 +500,12 @@ export async function runStreamingSecAggSession(
       serverVectorWordsMax = Math.max(serverVectorWordsMax, server.retainedVectorWords);
     }
     requests.clear();
-    const t3 = performance.now();
-    try {
-      const r = closeRound(server, round);
-      if (r instanceof Uint32Array) sum = r;
-      else requests = r;
-    } catch (e) {
-      if (!isSecAggError(e)) throw e;
-      aborted = e;
-    }
-    const dt = performance.now() - t3;
-    serverMs += dt;
-    if (round === SECAGG_STAGES.length - 1) serverUnmaskMs = dt;
+    const closed = closeTimed(server, round);
+    if (closed.sum !== undefined) sum = closed.sum;
+    if (closed.requests !== undefined) requests = closed.requests;
+    if (closed.aborted !== undefined) aborted = closed.aborted;
+    serverMs += closed.ms;
+    if (round === SECAGG_STAGES.length - 1) serverUnmaskMs = closed.ms;
     serverVectorWordsMax = Math.max(serverVectorWordsMax, server.retainedVectorWords);
     await new Promise((resolve) => setImmediate(resolve));
   }
