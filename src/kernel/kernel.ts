@@ -968,11 +968,7 @@ export class Kernel {
     dom.current = undefined;
     const left = fuelLeftAfter(ex, ok, thrown);
     const used = Math.max(0, fuel - left);
-    const own = used - dom.donatedUnits;
-    if (own > 0) dom.stats.fuelUsed += own;
-    dom.stats.activations++;
-    this.stats.activations++;
-    this.stats.nowUnits += used;
+    this.charge(dom, used, true);
     dom.sched.remaining -= used;
     if (!ok || dom.faultPending !== undefined) {
       if (thrown instanceof KernelAssertionError) throw thrown;
@@ -983,6 +979,18 @@ export class Kernel {
     }
     dom.lastResult = undefined;
     if (dom.probation > 0 && --dom.probation === 0) dom.previous = undefined;
+  }
+
+  /**
+   * Books one finished activation: the domain pays what it used less what passive servers it
+   * called used (they charged the caller's fuel already); only top-level activations advance
+   * the kernel's clock of fuel units.
+   */
+  private charge(dom: Domain, used: number, topLevel: boolean): void {
+    dom.stats.fuelUsed += Math.max(0, used - dom.donatedUnits);
+    dom.stats.activations++;
+    this.stats.activations++;
+    if (topLevel) this.stats.nowUnits += used;
   }
 
   /**
@@ -1029,10 +1037,7 @@ export class Kernel {
     // A nested (passive) server's trap is not charged in full: that fuel is its caller's.
     const left = topLevel ? fuelLeftAfter(ex, ok, thrown) : ex.getFuel();
     const used = Math.max(0, hard - left);
-    dom.stats.fuelUsed += Math.max(0, used - dom.donatedUnits);
-    dom.stats.activations++;
-    this.stats.activations++;
-    if (topLevel) this.stats.nowUnits += used;
+    this.charge(dom, used, topLevel);
     if (thrown instanceof KernelAssertionError) throw thrown;
     this.options.trace?.({ t: 'activation', domain: dom.id, kind: act.kind, fuelUsed: used });
     if (ok && dom.unwinding && dom.faultPending === undefined) {
