@@ -5,10 +5,8 @@
  * Node does not share across threads, so each worker registers them itself before importing the
  * entry.
  */
-import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { LearnError, LearnErrorCode } from '../errors.ts';
 import {
   checkTask,
@@ -17,6 +15,7 @@ import {
   type TrainTask,
   trainLocal,
 } from './train.ts';
+import { tsWorker } from './ts-worker.ts';
 
 /** Largest number of worker threads. */
 export const TRAIN_POOL_WORKERS_MAX = 64;
@@ -33,13 +32,6 @@ interface Slot {
   ready: Promise<void>;
   readonly pending: Map<number, Pending>;
 }
-
-const BOOTSTRAP = `
-const { workerData, parentPort } = require('node:worker_threads');
-import(workerData.tsxApi)
-  .then((m) => { m.register(); return import(workerData.entry); })
-  .catch((e) => parentPort.postMessage({ fatal: String(e && e.stack || e) }));
-`;
 
 /** Runs {@link trainLocal} on worker threads (or inline when `size` is 0). */
 export class TrainPool {
@@ -62,12 +54,7 @@ export class TrainPool {
   }
 
   private spawn(): Slot {
-    const require = createRequire(import.meta.url);
-    // The ESM build of tsx's API (its CJS build cannot register ESM hooks from an eval worker).
-    const tsxApi = pathToFileURL(require.resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
-    const entry = new URL('./train-worker.ts', import.meta.url).href;
-    const worker = new Worker(BOOTSTRAP, { eval: true, workerData: { tsxApi, entry } });
-    worker.unref();
+    const worker = tsWorker(new URL('./train-worker.ts', import.meta.url));
     const pending = new Map<number, Pending>();
     let onReady: () => void = () => {};
     let onFail: (e: unknown) => void = () => {};

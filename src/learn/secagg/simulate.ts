@@ -162,24 +162,60 @@ function closeRound(
   return server.closeUnmask();
 }
 
-/** What closing one round gave: the next requests, the sum (after round 4), or an abort. */
-interface ClosedRound {
-  readonly requests?: Map<number, SecAggServerMessage>;
-  readonly sum?: Uint32Array;
-  readonly aborted?: SecAggError;
-  readonly ms: number;
-}
+/**
+ * The server side of a simulated session, shared by both runners: the requests of the round in
+ * progress, the sum or the abort, and the server's time (total and of the unmasking round).
+ */
+class ServerRun {
+  requests = new Map<number, SecAggServerMessage>();
+  sum: Uint32Array | undefined;
+  aborted: SecAggError | undefined;
+  ms = 0;
+  unmaskMs = 0;
 
-/** Closes `round` on the server, timing it and turning a protocol abort into a value. */
-function closeTimed(server: SecAggServer, round: number): ClosedRound {
-  const t0 = performance.now();
-  try {
-    const r = closeRound(server, round);
-    const ms = performance.now() - t0;
-    return r instanceof Uint32Array ? { sum: r, ms } : { requests: r, ms };
-  } catch (e) {
-    if (!isSecAggError(e)) throw e;
-    return { aborted: e, ms: performance.now() - t0 };
+  constructor(readonly server: SecAggServer) {}
+
+  /** Feeds one client message to the server, timed. */
+  receive(msg: SecAggClientMessage): void {
+    const t0 = performance.now();
+    this.server.receive(msg);
+    this.ms += performance.now() - t0;
+  }
+
+  /** Closes `round`, timed; a protocol abort is kept, anything else is thrown. */
+  close(round: number): void {
+    const t0 = performance.now();
+    try {
+      const r = closeRound(this.server, round);
+      if (r instanceof Uint32Array) this.sum = r;
+      else this.requests = r;
+    } catch (e) {
+      if (!isSecAggError(e)) throw e;
+      this.aborted = e;
+    }
+    const dt = performance.now() - t0;
+    this.ms += dt;
+    if (round === SECAGG_STAGES.length - 1) this.unmaskMs = dt;
+  }
+
+  /** The fields both runners report. */
+  outcome(survivors: number[]): Omit<SecAggSessionResult, 'clientMs' | 'droppedByStage'> {
+    const { sum, aborted, server } = this;
+    return {
+      ...(sum === undefined || aborted !== undefined ? {} : { sum }),
+      survivors,
+      ...(aborted === undefined ? {} : { aborted }),
+      serverMs: this.ms,
+      serverUnmaskMs: this.unmaskMs,
+      pairMasksRecovered: server.stats.pairMasksRecovered,
+      selfMasksRemoved: server.stats.selfMasksRemoved,
+      rejected: server.rejected,
+    };
+  }
+
+  /** Ids the server counts as survivors (none after an abort). */
+  survivorIds(): Set<number> {
+    return new Set(this.aborted === undefined ? this.server.survivors : []);
   }
 }
 
@@ -207,15 +243,11 @@ export async function runSecAggSession(o: SecAggSessionOptions): Promise<SecAggS
     });
     (parties[i] as Party).ms = performance.now() - t0;
   }
-  let serverMs = 0;
-  let serverUnmaskMs = 0;
-  let requests = new Map<number, SecAggServerMessage>();
-  let aborted: SecAggError | undefined;
-  let sum: Uint32Array | undefined;
-  for (let round = 0; round < SECAGG_STAGES.length && aborted === undefined; round++) {
+  const run = new ServerRun(server);
+  for (let round = 0; round < SECAGG_STAGES.length && run.aborted === undefined; round++) {
     for (const p of parties) {
       if (!p.alive) continue;
-      if (stageOf(p.index) <= round || (round > 0 && !requests.has(p.client.id))) {
+      if (stageOf(p.index) <= round || (round > 0 && !run.requests.has(p.client.id))) {
         p.alive = false;
         droppedByStage[SECAGG_STAGES[round] as SecAggStage]++;
         continue;
@@ -226,7 +258,7 @@ export async function runSecAggSession(o: SecAggSessionOptions): Promise<SecAggS
         msg = clientStep(
           p.client,
           round,
-          requests.get(p.client.id),
+          run.requests.get(p.client.id),
           inputs[p.index] as Uint32Array,
         );
       } catch (e) {
@@ -238,30 +270,16 @@ export async function runSecAggSession(o: SecAggSessionOptions): Promise<SecAggS
       } finally {
         p.ms += performance.now() - t0;
       }
-      const t1 = performance.now();
-      server.receive(msg);
-      serverMs += performance.now() - t1;
+      run.receive(msg);
     }
-    const closed = closeTimed(server, round);
-    if (closed.sum !== undefined) sum = closed.sum;
-    if (closed.requests !== undefined) requests = closed.requests;
-    if (closed.aborted !== undefined) aborted = closed.aborted;
-    serverMs += closed.ms;
-    if (round === SECAGG_STAGES.length - 1) serverUnmaskMs = closed.ms;
+    run.close(round);
     await new Promise((resolve) => setImmediate(resolve));
   }
-  const survivorIds = new Set(aborted === undefined ? server.survivors : []);
+  const survivorIds = run.survivorIds();
   return {
-    ...(sum === undefined || aborted !== undefined ? {} : { sum }),
-    survivors: parties.filter((p) => survivorIds.has(p.client.id)).map((p) => p.index),
-    ...(aborted === undefined ? {} : { aborted }),
+    ...run.outcome(parties.filter((p) => survivorIds.has(p.client.id)).map((p) => p.index)),
     clientMs: parties.map((p) => p.ms),
-    serverMs,
-    serverUnmaskMs,
-    pairMasksRecovered: server.stats.pairMasksRecovered,
-    selfMasksRemoved: server.stats.selfMasksRemoved,
     droppedByStage,
-    rejected: server.rejected,
   };
 }
 
@@ -417,15 +435,11 @@ export async function runStreamingSecAggSession(
   await host.open(config, rng);
   // Key generation of all clients, spread evenly (hosts may create them in parallel).
   clientMs.fill((performance.now() - t0) / config.n);
-  let serverMs = 0;
-  let serverUnmaskMs = 0;
+  const run = new ServerRun(server);
   let waitMs = 0;
   let live = 0;
   let peakLiveInputs = 0;
   let serverVectorWordsMax = 0;
-  let requests = new Map<number, SecAggServerMessage>();
-  let aborted: SecAggError | undefined;
-  let sum: Uint32Array | undefined;
   const leave = (i: number, round: number): void => {
     alive[i] = 0;
     droppedByStage[SECAGG_STAGES[round] as SecAggStage]++;
@@ -449,11 +463,11 @@ export async function runStreamingSecAggSession(
         if (x === undefined) return;
         if (x.length !== config.vectorLength)
           bad('input', `client ${i} has ${x.length} words, expected ${config.vectorLength}`);
-        steps.push({ index: i, request: requests.get(i + 1) as SecAggServerMessage, input: x });
+        steps.push({ index: i, request: run.requests.get(i + 1) as SecAggServerMessage, input: x });
       });
     } else {
       for (const i of idx) {
-        const request = requests.get(i + 1);
+        const request = run.requests.get(i + 1);
         steps.push(request === undefined ? { index: i } : { index: i, request });
       }
     }
@@ -463,11 +477,11 @@ export async function runStreamingSecAggSession(
       live -= round === 2 ? steps.length : 0;
     }
   };
-  for (let round = 0; round < SECAGG_STAGES.length && aborted === undefined; round++) {
+  for (let round = 0; round < SECAGG_STAGES.length && run.aborted === undefined; round++) {
     const senders: number[] = [];
     for (let i = 0; i < config.n; i++) {
       if (alive[i] === 0) continue;
-      if (stageOf(i) <= round || (round > 0 && !requests.has(i + 1))) leave(i, round);
+      if (stageOf(i) <= round || (round > 0 && !run.requests.has(i + 1))) leave(i, round);
       else senders.push(i);
     }
     const batches: number[][] = [];
@@ -486,44 +500,30 @@ export async function runStreamingSecAggSession(
         answered.add(r.index);
         clientMs[r.index] = (clientMs[r.index] as number) + r.ms;
         // The request (for round 2: the ciphertexts of the shares) is not needed any more.
-        requests.delete(r.index + 1);
+        run.requests.delete(r.index + 1);
         if (r.message === undefined) {
           leave(r.index, round);
           continue;
         }
-        const t2 = performance.now();
-        server.receive(r.message);
-        serverMs += performance.now() - t2;
+        run.receive(r.message);
       }
       // Round 2: clients without an input vanish before sending their masked input.
       for (const i of batches[b] as number[]) if (!answered.has(i)) leave(i, round);
       serverVectorWordsMax = Math.max(serverVectorWordsMax, server.retainedVectorWords);
     }
-    requests.clear();
-    const closed = closeTimed(server, round);
-    if (closed.sum !== undefined) sum = closed.sum;
-    if (closed.requests !== undefined) requests = closed.requests;
-    if (closed.aborted !== undefined) aborted = closed.aborted;
-    serverMs += closed.ms;
-    if (round === SECAGG_STAGES.length - 1) serverUnmaskMs = closed.ms;
+    run.requests.clear();
+    run.close(round);
     serverVectorWordsMax = Math.max(serverVectorWordsMax, server.retainedVectorWords);
     await new Promise((resolve) => setImmediate(resolve));
   }
   await host.release();
-  const survivorIds = new Set(aborted === undefined ? server.survivors : []);
+  const survivorIds = run.survivorIds();
   const survivors: number[] = [];
   for (let i = 0; i < config.n; i++) if (survivorIds.has(i + 1)) survivors.push(i);
   return {
-    ...(sum === undefined || aborted !== undefined ? {} : { sum }),
-    survivors,
-    ...(aborted === undefined ? {} : { aborted }),
+    ...run.outcome(survivors),
     clientMs: Array.from(clientMs),
-    serverMs,
-    serverUnmaskMs,
-    pairMasksRecovered: server.stats.pairMasksRecovered,
-    selfMasksRemoved: server.stats.selfMasksRemoved,
     droppedByStage,
-    rejected: server.rejected,
     peakLiveInputs,
     serverVectorWordsMax,
     waitMs,

@@ -6,11 +6,10 @@
  * protocol messages cross threads (structured clone; masked vectors are transferred), exactly
  * what would cross the network between real clients and the server.
  */
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { Rng } from '../../core/index.ts';
 import { LearnError, LearnErrorCode } from '../errors.ts';
+import { tsWorker } from '../model/ts-worker.ts';
 import {
   type SecAggClientHost,
   type SecAggClientStep,
@@ -22,13 +21,6 @@ import {
 
 /** Largest number of client-host worker threads. */
 export const SECAGG_HOST_WORKERS_MAX = 16;
-
-const BOOTSTRAP = `
-const { workerData, parentPort } = require('node:worker_threads');
-import(workerData.tsxApi)
-  .then((m) => { m.register(); return import(workerData.entry); })
-  .catch((e) => parentPort.postMessage({ fatal: String(e && e.stack || e) }));
-`;
 
 interface Reply {
   readonly id?: number;
@@ -66,12 +58,7 @@ export class WorkerClientHost implements SecAggClientHost {
   }
 
   private spawn(): Slot {
-    const require = createRequire(import.meta.url);
-    // The ESM build of tsx's API (its CJS build cannot register ESM hooks from an eval worker).
-    const tsxApi = pathToFileURL(require.resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
-    const entry = new URL('./secagg-host-worker.ts', import.meta.url).href;
-    const worker = new Worker(BOOTSTRAP, { eval: true, workerData: { tsxApi, entry } });
-    worker.unref();
+    const worker = tsWorker(new URL('./secagg-host-worker.ts', import.meta.url));
     const pending: Slot['pending'] = new Map();
     let onReady: () => void = () => {};
     let onFail: (e: unknown) => void = () => {};
