@@ -101,6 +101,32 @@ function interleavedBest(
   return { wall, cpu };
 }
 
+/**
+ * Two rows per case, ns per operation: process CPU time (what the machine's load distorts least)
+ * and wall clock, each against its baseline from the same interleaved rounds (index 0: kernel,
+ * index 1: baseline).
+ */
+function cpuAndWallRows(
+  bench: string,
+  baseline: string,
+  t: { cpu: (number | undefined)[]; wall: (number | undefined)[] },
+  ops: number,
+  target: string,
+): ReturnType<typeof row>[] {
+  const ns = (ms: number | undefined): number => perOpNs(ms as number, ops);
+  return (['cpu', 'wall'] as const).map((k) => {
+    const label = k === 'cpu' ? 'CPU time' : 'wall clock';
+    return row(
+      `${bench} (${label})`,
+      ns(t[k][0]),
+      'ns',
+      `${baseline} (${label})`,
+      ns(t[k][1]),
+      target,
+    );
+  });
+}
+
 async function ipcRoundTrip(): Promise<ReturnType<typeof row>[]> {
   const k = new Kernel();
   const ep = k.createEndpoint();
@@ -127,25 +153,13 @@ async function ipcRoundTrip(): Promise<ReturnType<typeof row>[]> {
   const t = interleavedBest(ROUNDS, [run, () => void bareBench(LOOP_ITERATIONS)]);
   if (k.stats.ipcFastpath - fast0 !== ROUNDS * LOOP_ITERATIONS)
     throw new Error('ipc bench did not take the fast path');
-  const ns = (ms: number | undefined): number => perOpNs(ms as number, LOOP_ITERATIONS);
-  return [
-    row(
-      'kernel: IPC call+reply round trip (CPU time)',
-      ns(t.cpu[0]),
-      'ns',
-      'bare wasm→JS→wasm call (CPU time)',
-      ns(t.cpu[1]),
-      '≤ 100 ns, ≤ 10× baseline',
-    ),
-    row(
-      'kernel: IPC call+reply round trip (wall clock)',
-      ns(t.wall[0]),
-      'ns',
-      'bare wasm→JS→wasm call (wall clock)',
-      ns(t.wall[1]),
-      '≤ 100 ns, ≤ 10× baseline',
-    ),
-  ];
+  return cpuAndWallRows(
+    'kernel: IPC call+reply round trip',
+    'bare wasm→JS→wasm call',
+    t,
+    LOOP_ITERATIONS,
+    '≤ 100 ns, ≤ 10× baseline',
+  );
 }
 
 async function notification(): Promise<ReturnType<typeof row>[]> {
@@ -171,25 +185,13 @@ async function notification(): Promise<ReturnType<typeof row>[]> {
   ]);
   if (d.domain.stats.activations - a0 !== ROUNDS * ops)
     throw new Error('notify handler did not run once per signal');
-  const ns = (ms: number | undefined): number => perOpNs(ms as number, ops);
-  return [
-    row(
-      'kernel: notification signal → waiting domain runs (CPU time)',
-      ns(t.cpu[0]),
-      'ns',
-      'bare JS→wasm call (CPU time)',
-      ns(t.cpu[1]),
-      '≤ 200 ns',
-    ),
-    row(
-      'kernel: notification signal → waiting domain runs (wall clock)',
-      ns(t.wall[0]),
-      'ns',
-      'bare JS→wasm call (wall clock)',
-      ns(t.wall[1]),
-      '≤ 200 ns',
-    ),
-  ];
+  return cpuAndWallRows(
+    'kernel: notification signal → waiting domain runs',
+    'bare JS→wasm call',
+    t,
+    ops,
+    '≤ 200 ns',
+  );
 }
 
 /**

@@ -109,42 +109,17 @@ describe('genesis keys / log / update', () => {
     expect(pub.code, pub.stderr).toBe(0);
     expect((JSON.parse(pub.stdout) as { cosigners: string[] }).cosigners).toHaveLength(2);
     const out = join(dir, 'got.bin');
-    const ver = await runCli([
-      'update',
-      'verify',
-      'fw.bin',
-      '--repo',
-      repo,
-      '--hardware',
-      'tile-v1',
-      '--out',
-      out,
-      '--json',
-    ]);
+    const verifyAs = (hardware: string, ...extra: string[]) =>
+      runCli(['update', 'verify', 'fw.bin', '--repo', repo, '--hardware', hardware, ...extra]);
+    const ver = await verifyAs('tile-v1', '--out', out, '--json');
     expect(ver.code, ver.stderr).toBe(0);
     expect(readFileSync(out, 'utf8')).toBe('firmware v1');
-    const other = await runCli([
-      'update',
-      'verify',
-      'fw.bin',
-      '--repo',
-      repo,
-      '--hardware',
-      'tile-v2',
-    ]);
+    const other = await verifyAs('tile-v2');
     expect(other.code).toBe(2);
     expect(other.stderr).toMatch(/TRUST_TARGET_MISMATCH/);
     // A mirror that swaps the bytes of a signed target is caught by the length/hash check.
     writeFileSync(join(repo, 'targets', 'fw.bin'), 'firmware v1'.replace('1', '9'));
-    const swapped = await runCli([
-      'update',
-      'verify',
-      'fw.bin',
-      '--repo',
-      repo,
-      '--hardware',
-      'tile-v1',
-    ]);
+    const swapped = await verifyAs('tile-v1');
     expect(swapped.code).toBe(2);
     const status = await runCli(['update', 'status', '--repo', repo]);
     expect(status.code).toBe(0);
