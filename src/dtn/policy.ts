@@ -20,7 +20,7 @@ import {
   SecurityError,
   verifyBib,
 } from './bpsec.ts';
-import { BlockType, type Bundle, BundleFlags, nextBlockNumber, payloadBlock } from './bundle.ts';
+import { BlockType, type Bundle, BundleFlags, nextBlockNumber } from './bundle.ts';
 import { nodeIdOf } from './eid.ts';
 
 /** RFC 9172 §8.1: status report reason codes for security failures. */
@@ -155,8 +155,6 @@ export class BpsecPolicy {
           `policy requires payload ${s}, the bundle has none`,
         );
     }
-    // Sanity: the payload block survived (decryptBcb replaced its data in place).
-    payloadBlock(out);
     return { ok: true, bundle: out, verified: [...verified] };
   }
 

@@ -530,6 +530,43 @@ export class DirectoryRepoStore implements RepoStore {
   }
 }
 
+/** Reads a targets role's metadata (top-level or delegated) from a repository, unverified. */
+export function readTargetsRole(store: RepoStore, role: string): TargetsSigned {
+  const b = store.read(`metadata/${role}.json`);
+  if (b === undefined)
+    throw new TrustError(TRUST_ERROR_CODES.notFound, `repository has no role ${role}`);
+  return (JSON.parse(new TextDecoder().decode(b)) as Envelope<TargetsSigned>).signed;
+}
+
+/** A delegation and the role that made it. */
+export interface DelegationEntry {
+  readonly delegation: DelegatedRole;
+  readonly parent: string;
+  /** The delegated role's current metadata. */
+  readonly signed: TargetsSigned;
+}
+
+/**
+ * The delegations of a repository, breadth first from top-level targets (each role once,
+ * at most {@link TUF_DELEGATED_ROLES_MAX}); for the publisher and `genesis update status`.
+ */
+export function delegationTree(store: RepoStore): DelegationEntry[] {
+  const out: DelegationEntry[] = [];
+  const queue: [string, TargetsSigned][] = [['targets', readTargetsRole(store, 'targets')]];
+  const seen = new Set(['targets']);
+  while (queue.length > 0 && out.length < TUF_DELEGATED_ROLES_MAX) {
+    const [parent, t] = queue.shift() as [string, TargetsSigned];
+    for (const d of t.delegations?.roles ?? []) {
+      if (seen.has(d.name)) continue;
+      seen.add(d.name);
+      const signed = readTargetsRole(store, d.name);
+      out.push({ delegation: d, parent, signed });
+      queue.push([d.name, signed]);
+    }
+  }
+  return out;
+}
+
 /** Keys a repository signs with, per role. */
 export type RoleSigners = Readonly<Record<RoleName, readonly CompositeSigner[]>>;
 
@@ -642,27 +679,12 @@ export class TufRepository {
 
   /** Reads a targets role's current metadata (top-level or delegated). */
   private targetsRole(role: string): TargetsSigned {
-    const b = this.store.read(`metadata/${role}.json`);
-    if (b === undefined)
-      throw new TrustError(TRUST_ERROR_CODES.notFound, `repository has no role ${role}`);
-    return (JSON.parse(new TextDecoder().decode(b)) as Envelope<TargetsSigned>).signed;
+    return readTargetsRole(this.store, role);
   }
 
   /** Every delegation in the tree under top-level targets, with the role that made it. */
-  delegatedRoles(): { readonly delegation: DelegatedRole; readonly parent: string }[] {
-    const out: { delegation: DelegatedRole; parent: string }[] = [];
-    const queue = ['targets'];
-    const seen = new Set(queue);
-    while (queue.length > 0 && out.length < TUF_DELEGATED_ROLES_MAX) {
-      const parent = queue.shift() as string;
-      for (const d of this.targetsRole(parent).delegations?.roles ?? []) {
-        if (seen.has(d.name)) continue;
-        seen.add(d.name);
-        out.push({ delegation: d, parent });
-        queue.push(d.name);
-      }
-    }
-    return out;
+  delegatedRoles(): DelegationEntry[] {
+    return delegationTree(this.store);
   }
 
   /** Snapshot lists every targets metadata file, top-level and delegated (TUF §4.4). */

@@ -14,7 +14,9 @@ import {
   CompositeSigner,
   compositeNoteSigner,
   compositeNoteType,
+  DirectoryRepoStore,
   DurableLog,
+  delegationTree,
   generateKeyPair,
   HYBRID_KEM_ALG,
   initRepoDir,
@@ -29,10 +31,9 @@ import {
   REPO_ROLES,
   readPrivateKey,
   readPublicKey,
+  readTargetsRole,
   serveTiles,
-  type TargetsSigned,
   TrustError,
-  TUF_DELEGATED_ROLES_MAX,
   verifyConsistency,
   verifyFromRepoDir,
   verifyInclusion,
@@ -549,36 +550,14 @@ function registerUpdate(program: Command): void {
         }
       };
       const roles = Object.fromEntries(REPO_ROLES.map((r) => [r, read(r)]));
-      const targetsRole = (role: string): TargetsSigned =>
-        (
-          JSON.parse(readFileSync(join(dir, 'metadata', `${role}.json`), 'utf8')) as {
-            signed: TargetsSigned;
-          }
-        ).signed;
-      const top = targetsRole('targets');
-      const targets = top.targets;
-      // Delegated roles, breadth first from top-level targets (bounded like the client's search).
-      const delegated: {
-        name: string;
-        parent: string;
-        paths: readonly string[];
-        targets: string[];
-      }[] = [];
-      const queue: [string, TargetsSigned][] = [['targets', top]];
-      while (queue.length > 0 && delegated.length < TUF_DELEGATED_ROLES_MAX) {
-        const [parent, t] = queue.shift() as [string, TargetsSigned];
-        for (const d of t.delegations?.roles ?? []) {
-          if (delegated.some((x) => x.name === d.name)) continue;
-          const dt = targetsRole(d.name);
-          delegated.push({
-            name: d.name,
-            parent,
-            paths: d.paths,
-            targets: Object.entries(dt.targets).map(([k, v]) => `${k} v${v.custom.version}`),
-          });
-          queue.push([d.name, dt]);
-        }
-      }
+      const store = new DirectoryRepoStore(dir);
+      const targets = readTargetsRole(store, 'targets').targets;
+      const delegated = delegationTree(store).map((e) => ({
+        name: e.delegation.name,
+        parent: e.parent,
+        paths: e.delegation.paths,
+        targets: Object.entries(e.signed.targets).map(([k, v]) => `${k} v${v.custom.version}`),
+      }));
       const l = DurableLog.open(join(dir, 'log.db'), { readonly: true });
       try {
         const cp = l.latestCheckpointNote();
