@@ -4,7 +4,11 @@ import { CryptoRng, SeededRng } from '../../src/core/index.ts';
 import {
   applyPrgMask,
   type ConsistencyRequest,
+  channelKey,
+  channelKeys,
   closeMaskWorkers,
+  firstInvalidEd25519,
+  generateEd25519,
   generateX25519,
   isSecAggError,
   MaskAccumulator,
@@ -20,6 +24,7 @@ import {
   SecAggServer,
   type SecAggSessionConfig,
   type ShareRequest,
+  signEd25519,
   type UnmaskRequest,
   x25519Shared,
 } from '../../src/learn/secagg/index.ts';
@@ -199,6 +204,100 @@ describe('mask jobs on worker threads', () => {
     applyPrgMask(ref, pairwiseSeed(shared, session, 1, 2), 1);
     applyPrgMask(ref, pairwiseSeed(shared, session, 1, 3), -1);
     expect(same(acc.result(), ref)).toBe(true);
+  });
+});
+
+describe('key jobs on worker threads', () => {
+  const rng = new SeededRng(5);
+  const session = rng.fill(new Uint8Array(16));
+  const own = generateX25519(rng);
+  const peers = Array.from({ length: 9 }, (_, i) => ({ id: i + 2, key: generateX25519(rng) }));
+
+  it('channel keys equal channelKey(X25519) on any thread count, workers alone included', () => {
+    const expected = peers.map((p) =>
+      channelKey(x25519Shared(own.privateKey, p.key.publicRaw), session),
+    );
+    const ps = peers.map((p) => ({ id: p.id, publicRaw: p.key.publicRaw }));
+    for (const [threads, callerWorks] of [
+      [1, true],
+      [2, true],
+      [3, false],
+    ] as const) {
+      let meanwhile = 0;
+      const keys = channelKeys(own, ps, session, threads, {
+        callerWorks,
+        meanwhile: () => {
+          meanwhile++;
+        },
+      });
+      expect(meanwhile).toBe(1);
+      expect(keys.map((k) => Buffer.from(k).toString('hex'))).toEqual(
+        expected.map((k) => Buffer.from(k).toString('hex')),
+      );
+    }
+  });
+
+  it('a small-order or short peer key fails with SECAGG_MALFORMED naming that peer', () => {
+    const ps = peers.map((p) => ({ id: p.id, publicRaw: p.key.publicRaw }));
+    ps[4] = { id: 77, publicRaw: new Uint8Array(32) };
+    for (const threads of [1, 2]) {
+      let err: unknown;
+      try {
+        channelKeys(own, ps, session, threads, { callerWorks: threads === 1 });
+      } catch (e) {
+        err = e;
+      }
+      expect(isSecAggError(err, 'SECAGG_MALFORMED')).toBe(true);
+      expect(String(err)).toMatch(/client 77/);
+    }
+    expect(() => channelKeys(own, [{ id: 5, publicRaw: new Uint8Array(31) }], session, 2)).toThrow(
+      /client 5/,
+    );
+    // A failing `meanwhile` abandons the job and surfaces its own error.
+    expect(() =>
+      channelKeys(own, ps.slice(0, 3), session, 2, {
+        meanwhile: () => {
+          throw new Error('meanwhile failed');
+        },
+      }),
+    ).toThrow(/meanwhile failed/);
+  });
+
+  it('finds the first invalid Ed25519 signature, whatever the split', () => {
+    const msg = rng.fill(new Uint8Array(32));
+    const signers = Array.from({ length: 12 }, () => generateEd25519(rng));
+    const items = signers.map((k) => ({
+      publicRaw: k.publicRaw,
+      signature: signEd25519(k.privateKey, msg),
+    }));
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 3 }),
+        fc.option(fc.integer({ min: 0, max: 11 }), { nil: undefined }),
+        fc.boolean(),
+        (threads, broken, shortSig) => {
+          const its = items.map((it) => ({ ...it }));
+          if (broken !== undefined) {
+            const sig = Uint8Array.from((its[broken] as (typeof its)[number]).signature);
+            if (shortSig)
+              its[broken] = {
+                ...(its[broken] as (typeof its)[number]),
+                signature: sig.subarray(1),
+              };
+            else {
+              sig[7] = (sig[7] as number) ^ 1;
+              its[broken] = { ...(its[broken] as (typeof its)[number]), signature: sig };
+            }
+          }
+          expect(firstInvalidEd25519(msg, its, threads, { callerWorks: threads === 1 })).toBe(
+            broken ?? -1,
+          );
+        },
+      ),
+      { numRuns: 10 },
+    );
+    // Signatures over another message are all invalid: the first is reported.
+    expect(firstInvalidEd25519(new Uint8Array(32), items, 2)).toBe(0);
   });
 });
 

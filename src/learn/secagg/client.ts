@@ -14,6 +14,7 @@ import {
 } from '../../trust/index.ts';
 import { SecAggError, SecAggErrorCode } from './errors.ts';
 import { shamirShareLength, shamirSplit } from './field.ts';
+import { channelKeys, curveThreadsFor, firstInvalidEd25519 } from './key-jobs.ts';
 import {
   channelDecrypt,
   channelEncrypt,
@@ -22,8 +23,6 @@ import {
   generateX25519,
   type RawKeyPair,
   signEd25519,
-  verifyEd25519,
-  x25519Shared,
 } from './keys.ts';
 import { SECAGG_KEY_BYTES } from './limits.ts';
 import { MaskJobBuilder, maskThreadsFor, runMaskJob, wipeMaskJob } from './mask-job.ts';
@@ -91,9 +90,9 @@ export interface SecAggClientOptions {
    */
   readonly survivorDigestOnly?: boolean;
   /**
-   * Threads that expand the masks in {@link SecAggClient.maskInput} (this one plus pool workers,
-   * at most SECAGG_MASK_THREADS_MAX). Default: one per core when the job is large. The masked
-   * vector does not depend on it.
+   * Threads for the client's parallel work (this one plus pool workers, at most
+   * SECAGG_MASK_THREADS_MAX): round 1's channel agreements, round 2's masks, round 4's signature
+   * checks. Default: one per core when a batch is large. No message depends on it.
    */
   readonly maskThreads?: number;
 }
@@ -184,19 +183,36 @@ export class SecAggClient {
         { t },
       );
     const ids = [...this.neighbours.keys()];
-    const b = this.rng.fill(new Uint8Array(SECAGG_KEY_BYTES));
-    this.bSeed = b;
-    // Both secrets are shared over U1 with the client included (Bonawitz et al. §4: t-of-|U1|,
-    // so |U1| = t works). It keeps its own share of b (x = its id): with exactly t survivors
-    // each one's self-mask is rebuilt from t holders, itself included. Its own share of s^SK is
-    // discarded at once: s^SK is rebuilt only for a client that dropped, and then never from it.
-    const holders = [...ids, this.id];
-    const bAll = shamirSplit(b, holders, t, this.rng);
-    this.ownBShare = bAll[ids.length] as Uint32Array;
-    const bShares = bAll.slice(0, ids.length);
-    const skAll = shamirSplit(this.s.privateRaw, holders, t, this.rng);
-    (skAll[ids.length] as Uint32Array).fill(0);
-    const skShares = skAll.slice(0, ids.length);
+    let bShares: Uint32Array[] = [];
+    let skShares: Uint32Array[] = [];
+    const split = (): void => {
+      const b = this.rng.fill(new Uint8Array(SECAGG_KEY_BYTES));
+      this.bSeed = b;
+      // Both secrets are shared over U1 with the client included (Bonawitz et al. §4, t-of-|U1|,
+      // so |U1| = t works). It keeps its own share of b (x = its id): with exactly t survivors
+      // each one's self-mask is rebuilt from t holders, itself included. Its own share of s^SK
+      // is discarded at once: s^SK is rebuilt only for a client that dropped, and then never
+      // from it.
+      const holders = [...ids, this.id];
+      const bAll = shamirSplit(b, holders, t, this.rng);
+      this.ownBShare = bAll[ids.length] as Uint32Array;
+      bShares = bAll.slice(0, ids.length);
+      const skAll = shamirSplit(this.s.privateRaw, holders, t, this.rng);
+      (skAll[ids.length] as Uint32Array).fill(0);
+      skShares = skAll.slice(0, ids.length);
+    };
+    if (this.kemSeed === undefined) {
+      // The X25519 channel keys are independent per neighbour: agree on the worker pool while
+      // this thread splits the secrets (key-jobs.ts).
+      const keys = channelKeys(
+        this.c,
+        ids.map((v) => ({ id: v, publicRaw: (this.neighbours.get(v) as NeighbourKeys).cPk })),
+        sessionId,
+        curveThreadsFor(ids.length, this.maskThreads),
+        { meanwhile: split },
+      );
+      for (const [i, v] of ids.entries()) this.channel.set(v, keys[i] as Uint8Array);
+    } else split();
     const shares = ids.map((v, i) => {
       const { key, kemCt } = this.channelTo(this.neighbours.get(v) as NeighbourKeys);
       const pt = Buffer.alloc(SECAGG_SHARE_PLAINTEXT_BYTES);
@@ -214,14 +230,10 @@ export class SecAggClient {
     return { kind: 'share', session: sessionId, from: this.id, shares };
   }
 
-  /** The channel key to neighbour `nb`: X25519 agreement, or a fresh hybrid-KEM encapsulation. */
+  /** The channel key to neighbour `nb`: agreed in round 1 (X25519), or a fresh hybrid-KEM encapsulation. */
   private channelTo(nb: NeighbourKeys): { key: Uint8Array; kemCt?: Uint8Array } {
     const { sessionId } = this.config;
-    if (this.kemSeed === undefined) {
-      const key = channelKey(x25519Shared(this.c.privateKey, nb.cPk), sessionId);
-      this.channel.set(nb.id, key);
-      return { key };
-    }
+    if (this.kemSeed === undefined) return { key: this.channel.get(nb.id) as Uint8Array };
     try {
       const { ciphertext, sharedSecret } = hybridEncapsulate(nb.cPk);
       this.channel.set(nb.id, new Uint8Array(0));
@@ -289,12 +301,20 @@ export class SecAggClient {
         SecAggErrorCode.BadConfig,
         `input has ${input.length} words, session expects ${vectorLength}`,
       );
-    this.decryptShares(req);
+    // Every sender must be a neighbour, once; checked before any work (decryptShares checks again).
+    const senders = new Set<number>();
+    for (const { from } of req.ciphertexts) {
+      if (!this.channel.has(from) || senders.has(from))
+        fail(SecAggErrorCode.Malformed, `ciphertext from ${from}, not a neighbour or repeated`, {
+          from,
+        });
+      senders.add(from);
+    }
     // |U2| ≥ t, the client included (it holds its own share of b).
-    if (this.held.size + 1 < t)
+    if (senders.size + 1 < t)
       fail(
         SecAggErrorCode.TooFewClients,
-        `only ${this.held.size} neighbours shared keys (and itself), threshold ${t}`,
+        `only ${senders.size} neighbours shared keys (and itself), threshold ${t}`,
         { t },
       );
     const acc = new MaskAccumulator(vectorLength);
@@ -302,13 +322,17 @@ export class SecAggClient {
     const job = new MaskJobBuilder(sessionId);
     job.addSeed(this.bSeed as Uint8Array, 1);
     const own = job.addPrivate(this.s.privateRaw, this.s.publicRaw);
-    for (const v of this.held.keys()) {
+    for (const v of senders) {
       const pub = job.addPublic(v, (this.neighbours.get(v) as NeighbourKeys).sPk);
       job.addPair(own, pub, this.id, v, this.id < v ? 1 : -1);
     }
     const masks = job.build();
     try {
-      runMaskJob(acc, masks, maskThreadsFor(job.size, vectorLength, this.maskThreads));
+      // The shares are decrypted while the workers start on the masks; a bad ciphertext abandons
+      // the job (and the round) before anything is sent.
+      runMaskJob(acc, masks, maskThreadsFor(job.size, vectorLength, this.maskThreads), {
+        meanwhile: () => this.decryptShares(req),
+      });
     } finally {
       wipeMaskJob(masks);
     }
@@ -389,9 +413,10 @@ export class SecAggClient {
     const digest = consistencyDigest(this.config.sessionId, survivors);
     // Each honest client signs one survivor set, so t valid signatures over ours prove that no
     // other set can also gather t (Bonawitz et al. §4, t > (n + corrupt)/2): verifying the first
-    // t suffices, and each Ed25519 verification costs as much as two X25519 agreements.
+    // t suffices, and each Ed25519 verification costs as much as two X25519 agreements. They run
+    // on the worker pool (key-jobs.ts).
     const seen = new Set<number>();
-    let verified = 0;
+    const toVerify: { from: number; publicRaw: Uint8Array; signature: Uint8Array }[] = [];
     for (const { from, signature } of req.signatures) {
       const nb = from === this.id ? { sigPk: this.sig.publicRaw } : this.neighbours.get(from);
       if (nb === undefined || seen.has(from) || !u3.has(from))
@@ -401,17 +426,23 @@ export class SecAggClient {
           { from },
         );
       seen.add(from);
-      if (verified >= this.config.t) continue;
-      if (!verifyEd25519(nb.sigPk, digest, signature))
-        fail(SecAggErrorCode.Consistency, `signature of ${from} is not over this survivor set`, {
-          from,
-        });
-      verified++;
+      if (toVerify.length < this.config.t) toVerify.push({ from, publicRaw: nb.sigPk, signature });
     }
-    if (verified < this.config.t)
+    const bad = firstInvalidEd25519(
+      digest,
+      toVerify,
+      curveThreadsFor(toVerify.length, this.maskThreads),
+    );
+    if (bad !== -1) {
+      const { from } = toVerify[bad] as (typeof toVerify)[number];
+      fail(SecAggErrorCode.Consistency, `signature of ${from} is not over this survivor set`, {
+        from,
+      });
+    }
+    if (toVerify.length < this.config.t)
       fail(
         SecAggErrorCode.TooFewClients,
-        `only ${verified} consistent signatures, threshold ${this.config.t}`,
+        `only ${toVerify.length} consistent signatures, threshold ${this.config.t}`,
       );
     return u3;
   }

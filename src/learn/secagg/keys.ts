@@ -33,7 +33,9 @@ import {
 // DER prefixes of PKCS#8 private keys (RFC 8410 §7) for X25519 (OID 1.3.101.110) and Ed25519 (1.3.101.112).
 const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
 const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
-const CHANNEL_LABEL = Buffer.from('genesis-secagg/v1/channel', 'ascii');
+/** Domain-separation label of {@link channelKey} (also used by the pool workers, see pool.ts). */
+export const CHANNEL_KEY_LABEL = 'genesis-secagg/v1/channel';
+const CHANNEL_LABEL = Buffer.from(CHANNEL_KEY_LABEL, 'ascii');
 
 /** A key pair with the raw 32-byte public key (what goes on the wire). */
 export interface RawKeyPair {

@@ -29,6 +29,11 @@ export const SECAGG_MASK_THREADS_MAX = 8;
  */
 export const SECAGG_PARALLEL_WORDS_MIN = 4 * 1024 * 1024;
 /**
+ * With the default thread count, a batch of fewer X25519 agreements or Ed25519 verifications
+ * than this runs on the caller's thread alone (each costs 50–150 µs; a hand-off about 100 µs).
+ */
+export const SECAGG_PARALLEL_CURVE_OPS_MIN = 64;
+/**
  * A mask worker that makes no progress for this long is given up on, and the caller recomputes
  * its tasks (one task is one ≤ 64 MiB keystream, well under a second even on a loaded core).
  */
