@@ -6,8 +6,12 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { SeededRng } from '../../src/core/index.ts';
 import {
+  encodeClientInput,
+  encodingRng,
+  quantizationLevelsFor,
   runStreamingSecAggSession,
   SECAGG_STAGES,
+  type SecAggInputEncoding,
   type SecAggSessionConfig,
   type SecAggStage,
 } from '../../src/learn/secagg/index.ts';
@@ -91,5 +95,68 @@ describe('SecAgg clients on worker threads', () => {
       host,
     });
     expect(ok.sum).toEqual(new Uint32Array(d).fill(21));
+  }, 60_000);
+
+  it('noise share and quantization on the hosts: the same sum as encoding on the main thread with the same per-client seeds', async () => {
+    const n = 12;
+    const d = 200;
+    const cfg: SecAggSessionConfig = {
+      sessionId: new SeededRng(9).fill(new Uint8Array(16)),
+      mode: 'plus',
+      n,
+      t: 5,
+      k: 8,
+      vectorLength: d + 1,
+    };
+    const data = new SeededRng(33);
+    const updates = Array.from({ length: n }, () =>
+      Float32Array.from({ length: d }, () => 2 * data.nextFloat() - 1),
+    );
+    const weights = updates.map((_, i) => 1 + (i % 4));
+    const encoding: SecAggInputEncoding = {
+      maxWeight: 4,
+      clipRange: 8,
+      levels: quantizationLevelsFor(n),
+      noiseStd: 0.05,
+    };
+    const drops = new Map<number, SecAggStage>([
+      [3, 'masked-input'],
+      [7, 'consistency'],
+    ]);
+    const raw = (i: number) => ({
+      update: Float32Array.from(updates[i] as Float32Array),
+      weight: weights[i] as number,
+    });
+    const session = (h: WorkerClientHost | undefined) =>
+      runStreamingSecAggSession({
+        config: cfg,
+        input: raw,
+        encoding,
+        rng: new SeededRng(17),
+        dropouts: drops,
+        batchClients: 4,
+        ...(h === undefined ? {} : { host: h }),
+      });
+    const onWorkers = await session(host);
+    const inProcess = await session(undefined);
+    // The reference: the same encoding seeds (the session draws one per client, first thing),
+    // each client's input encoded here on the main thread.
+    const seedRng = new SeededRng(17);
+    const seeds = Array.from({ length: n }, () => seedRng.nextU32());
+    const encoded = updates.map((_, i) =>
+      encodeClientInput(raw(i), encoding, encodingRng(seeds[i])),
+    );
+    expect(onWorkers.aborted).toBeUndefined();
+    expect(onWorkers.survivors).toEqual(inProcess.survivors);
+    expect(onWorkers.survivors).not.toContain(3);
+    expect(onWorkers.survivors).toContain(7);
+    const expected = plainSum(encoded, onWorkers.survivors, d + 1);
+    expect(onWorkers.sum).toEqual(expected);
+    expect(inProcess.sum).toEqual(expected);
+    // The noise is really there: without it the sum differs.
+    const quiet = updates.map((_, i) =>
+      encodeClientInput(raw(i), { ...encoding, noiseStd: 0 }, encodingRng(seeds[i])),
+    );
+    expect(plainSum(quiet, onWorkers.survivors, d + 1)).not.toEqual(expected);
   }, 60_000);
 });

@@ -41,10 +41,22 @@ export function gaussian(rng: Rng): number {
   return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
 }
 
-/** Adds N(0, std²) to every coordinate of `v` in place. */
+/**
+ * Adds N(0, std²) to every coordinate of `v` in place. Box–Muller gives two independent normals
+ * per (u, v) pair (r·cos θ and r·sin θ); both are used, which halves the logarithms, square
+ * roots and random draws (a client's 10^4-coordinate noise share was ~5 ms with one per pair).
+ */
 export function addGaussianNoise(v: Float32Array, std: number, rng: Rng): Float32Array {
   if (std <= 0) return v;
-  for (let i = 0; i < v.length; i++) v[i] = (v[i] as number) + std * gaussian(rng);
+  const n = v.length;
+  let i = 0;
+  for (; i + 1 < n; i += 2) {
+    const r = std * Math.sqrt(-2 * Math.log(1 - rng.nextFloat()));
+    const theta = 2 * Math.PI * rng.nextFloat();
+    v[i] = (v[i] as number) + r * Math.cos(theta);
+    v[i + 1] = (v[i + 1] as number) + r * Math.sin(theta);
+  }
+  if (i < n) v[i] = (v[i] as number) + std * gaussian(rng);
   return v;
 }
 

@@ -4,7 +4,8 @@
  * stage, CPU time measured per party. The same state machines run between real nodes.
  */
 import { randomBytes } from 'node:crypto';
-import { assert, type Rng } from '../../core/index.ts';
+import { assert, CryptoRng, type Rng, SeededRng } from '../../core/index.ts';
+import { addGaussianNoise } from '../dp/dp-fedavg.ts';
 import { SecAggClient } from './client.ts';
 import { isSecAggError, SecAggError, SecAggErrorCode } from './errors.ts';
 import {
@@ -292,6 +293,60 @@ export const SECAGG_STREAM_BATCH_CLIENTS = 32;
 /** Largest batch a caller may ask for (bounds the live vectors: 2 × batch × vector). */
 export const SECAGG_STREAM_BATCH_CLIENTS_MAX = 4096;
 
+/**
+ * How a client turns its raw update into the vector it masks: its distributed-DP noise share
+ * and Flower-style quantization ({@link encodeWeightedUpdate}). A real client does this on its
+ * own device; the simulator's hosts do it on their worker threads for the same reason (the
+ * server's thread only sums).
+ */
+export interface SecAggInputEncoding {
+  /** Largest weight a client may report (the encoding is relative to it). */
+  readonly maxWeight: number;
+  readonly clipRange: number;
+  readonly levels: number;
+  /** Std of each client's Gaussian noise share added to its clipped w·x (distributed DP); 0: none. */
+  readonly noiseStd: number;
+}
+
+/** A client's update before encoding: the host adds its noise share and quantizes it. */
+export interface SecAggRawInput {
+  /** The (clipped) update; the host may take ownership of it and modify it. */
+  readonly update: Float32Array;
+  /** Its aggregation weight, in (0, maxWeight]. */
+  readonly weight: number;
+}
+
+/**
+ * The randomness a client encodes its input with: its own seeded stream in seeded runs (so the
+ * result does not depend on which thread or in which order clients are encoded), OpenSSL's
+ * generator otherwise.
+ */
+export function encodingRng(seed: number | undefined): Rng {
+  return seed === undefined ? new CryptoRng() : new SeededRng(seed);
+}
+
+/**
+ * Encodes one client's raw update as its host does: noise share (when `noiseStd` > 0), then
+ * quantization of [w, w·x], all from `rng`. The main thread can call it to get the very input a
+ * host would mask (tests compare both).
+ * @throws {SecAggError} SECAGG_BAD_CONFIG / SECAGG_MALFORMED as {@link encodeWeightedUpdate}.
+ */
+export function encodeClientInput(
+  raw: SecAggRawInput,
+  encoding: SecAggInputEncoding,
+  rng: Rng,
+): Uint32Array {
+  const { maxWeight, clipRange, levels, noiseStd } = encoding;
+  return encodeWeightedUpdate(raw.update, {
+    weight: raw.weight,
+    maxWeight,
+    clipRange,
+    levels,
+    rng,
+    ...(noiseStd > 0 ? { noise: (v: Float32Array) => addGaussianNoise(v, noiseStd, rng) } : {}),
+  });
+}
+
 /** One client step handed to a {@link SecAggClientHost}: the client, its request, its input. */
 export interface SecAggClientStep {
   /** Client index (protocol id index + 1). */
@@ -300,6 +355,12 @@ export interface SecAggClientStep {
   readonly request?: SecAggServerMessage;
   /** Round 2 only: the client's quantized input (the host may take ownership of it). */
   readonly input?: Uint32Array;
+  /**
+   * Round 2 only, instead of `input`: the raw update, which the host encodes with the session's
+   * {@link SecAggInputEncoding} and `encodingSeed` (see {@link encodingRng}) before masking it.
+   */
+  readonly raw?: SecAggRawInput;
+  readonly encodingSeed?: number;
 }
 
 /** What a client did with a {@link SecAggClientStep}. */
@@ -319,8 +380,11 @@ export interface SecAggClientStepResult {
  * between steps; a host serves one session at a time.
  */
 export interface SecAggClientHost {
-  /** Creates clients 0..n−1 of a session (keys from `rng`). */
-  open(config: SecAggSessionConfig, rng: Rng): Promise<void>;
+  /**
+   * Creates clients 0..n−1 of a session (keys from `rng`); `encoding` is how they encode raw
+   * inputs ({@link SecAggClientStep.raw}), when the session hands them any.
+   */
+  open(config: SecAggSessionConfig, rng: Rng, encoding?: SecAggInputEncoding): Promise<void>;
   /** Runs one round's step of each listed client; results in the order of `steps`. */
   step(round: number, steps: readonly SecAggClientStep[]): Promise<SecAggClientStepResult[]>;
   /** Drops the session's clients. */
@@ -337,12 +401,28 @@ export function secAggClientStep(
   return clientStep(c, round, req, input ?? EMPTY_INPUT);
 }
 
+/**
+ * The input a host masks for `step`: its quantized `input`, or its `raw` update encoded with
+ * the session's encoding (as the client would before masking).
+ * @throws {SecAggError} SECAGG_BAD_CONFIG when a raw input comes without an encoding.
+ */
+export function hostStepInput(
+  step: SecAggClientStep,
+  encoding: SecAggInputEncoding | undefined,
+): Uint32Array | undefined {
+  if (step.raw === undefined) return step.input;
+  if (encoding === undefined) bad('encoding', 'is needed for raw inputs');
+  return encodeClientInput(step.raw, encoding, encodingRng(step.encodingSeed));
+}
+
 /** Clients on the calling thread, sharing the session's rng (as {@link runSecAggSession}). */
 export class InProcessClientHost implements SecAggClientHost {
   private clients: SecAggClient[] = [];
+  private encoding: SecAggInputEncoding | undefined;
 
-  async open(config: SecAggSessionConfig, rng: Rng): Promise<void> {
+  async open(config: SecAggSessionConfig, rng: Rng, encoding?: SecAggInputEncoding): Promise<void> {
     this.clients = [];
+    this.encoding = encoding;
     for (let i = 0; i < config.n; i++)
       this.clients.push(new SecAggClient({ id: i + 1, config, rng, survivorDigestOnly: true }));
   }
@@ -355,7 +435,7 @@ export class InProcessClientHost implements SecAggClientHost {
       try {
         return {
           index: s.index,
-          message: secAggClientStep(client, round, s.request, s.input),
+          message: secAggClientStep(client, round, s.request, hostStepInput(s, this.encoding)),
           ms: performance.now() - t0,
         };
       } catch (e) {
@@ -367,8 +447,12 @@ export class InProcessClientHost implements SecAggClientHost {
 
   async release(): Promise<void> {
     this.clients = [];
+    this.encoding = undefined;
   }
 }
+
+/** What a streaming session's `input` gives for one client. */
+export type SessionInput = Uint32Array | SecAggRawInput | undefined;
 
 /** Options of {@link runStreamingSecAggSession}. */
 export interface StreamingSecAggSessionOptions {
@@ -377,9 +461,13 @@ export interface StreamingSecAggSessionOptions {
    * The already-quantized input of client index i (protocol id i + 1), or `undefined` when the
    * client cannot produce one (it then vanishes before sending its masked input). Called at most
    * once per client, only for clients that reach round 2, in increasing index order, with at
-   * most 2 × `batchClients` inputs produced and not yet masked.
+   * most 2 × `batchClients` inputs produced and not yet masked. A {@link SecAggRawInput} is
+   * encoded by the client's host with `encoding` (noise share and quantization on the client's
+   * side, as a real client would).
    */
-  readonly input: (index: number) => Uint32Array | undefined | Promise<Uint32Array | undefined>;
+  readonly input: (index: number) => SessionInput | Promise<SessionInput>;
+  /** How hosts encode raw inputs; required when `input` returns any. */
+  readonly encoding?: SecAggInputEncoding;
   readonly rng: Rng;
   /** Client index → stage at which it vanishes. */
   readonly dropouts?: ReadonlyMap<number, SecAggStage>;
@@ -431,8 +519,14 @@ export async function runStreamingSecAggSession(
   const host = o.host ?? new InProcessClientHost();
   const clientMs = new Float64Array(config.n);
   const alive = new Uint8Array(config.n).fill(1);
+  // One encoding seed per client, drawn before the hosts draw theirs, so a seeded session
+  // encodes each client's input the same way on any host (tests compare them).
+  const encodingSeeds =
+    o.encoding !== undefined && !rng.cryptographic
+      ? Uint32Array.from({ length: config.n }, () => rng.nextU32())
+      : undefined;
   const t0 = performance.now();
-  await host.open(config, rng);
+  await host.open(config, rng, o.encoding);
   // Key generation of all clients, spread evenly (hosts may create them in parallel).
   clientMs.fill((performance.now() - t0) / config.n);
   const run = new ServerRun(server);
@@ -461,9 +555,26 @@ export async function runStreamingSecAggSession(
       idx.forEach((i, j) => {
         const x = inputs[j];
         if (x === undefined) return;
+        const request = run.requests.get(i + 1) as SecAggServerMessage;
+        if (!(x instanceof Uint32Array)) {
+          if (o.encoding === undefined) bad('encoding', 'is needed when input() gives raw updates');
+          if (x.update.length + 1 !== config.vectorLength)
+            bad(
+              'input',
+              `client ${i} has ${x.update.length} values, expected ${config.vectorLength - 1}`,
+            );
+          const seed = encodingSeeds?.[i];
+          steps.push({
+            index: i,
+            request,
+            raw: x,
+            ...(seed === undefined ? {} : { encodingSeed: seed }),
+          });
+          return;
+        }
         if (x.length !== config.vectorLength)
           bad('input', `client ${i} has ${x.length} words, expected ${config.vectorLength}`);
-        steps.push({ index: i, request: run.requests.get(i + 1) as SecAggServerMessage, input: x });
+        steps.push({ index: i, request, input: x });
       });
     } else {
       for (const i of idx) {

@@ -12,12 +12,13 @@ import { type ReceivedUpdate, UpdateGuard } from '../guard.ts';
 import {
   checkQuantization,
   dequantizeSum,
-  encodeWeightedUpdate,
   quantizationLevelsFor,
   runStreamingSecAggSession,
   SECAGG_CLIP_RANGE_DEFAULT,
   SECAGG_STREAM_BATCH_CLIENTS,
   type SecAggClientHost,
+  type SecAggInputEncoding,
+  type SecAggRawInput,
   type SecAggStage,
   type SecAggThreatModel,
   secAggSessionConfig,
@@ -371,14 +372,20 @@ export class Aggregation {
     const dp = this.init.dp;
     const uniform = dp !== undefined && this.init.dpPreClipped !== true;
     const maxWeight = uniform ? 1 : p.maxWeight;
-    const share = this.noiseShareStd();
     const rng = this.init.rng;
-    const noise = share > 0 ? { noise: (v: Float32Array) => addGaussianNoise(v, share, rng) } : {};
+    // Each client adds its noise share and quantizes on its host (where a real client would),
+    // with its own seeded stream; this thread only checks, clips and hands the update over.
+    const encoding: SecAggInputEncoding = {
+      maxWeight,
+      clipRange,
+      levels,
+      noiseStd: this.noiseShareStd(),
+    };
     let encodeMs = 0;
-    // Updates are checked and encoded in participant order whatever order they are produced in,
-    // so a seeded run is reproducible with a worker pool.
+    // Updates are checked in participant order whatever order they are produced in, so a seeded
+    // run is reproducible with a worker pool.
     let tail: Promise<unknown> = Promise.resolve();
-    const input = (i: number): Promise<Uint32Array | undefined> => {
+    const input = (i: number): Promise<SecAggRawInput | undefined> => {
       const produced = p.produce(i);
       const out = tail.then(async () => {
         const u = await produced;
@@ -394,14 +401,7 @@ export class Aggregation {
             );
             return undefined;
           }
-          return encodeWeightedUpdate(u.params, {
-            weight: Math.max(weight, 1e-9),
-            maxWeight,
-            clipRange,
-            levels,
-            rng,
-            ...noise,
-          });
+          return { update: u.params, weight: Math.max(weight, 1e-9) };
         } finally {
           encodeMs += performance.now() - t1;
         }
@@ -415,6 +415,7 @@ export class Aggregation {
     const r = await runStreamingSecAggSession({
       config,
       input,
+      encoding,
       rng,
       ...(p.vanishAt === undefined ? {} : { dropouts: p.vanishAt }),
       batchClients: p.batchClients ?? SECAGG_STREAM_BATCH_CLIENTS,

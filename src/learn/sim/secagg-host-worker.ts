@@ -7,10 +7,12 @@
 import { parentPort } from 'node:worker_threads';
 import { CryptoRng, type Rng, SeededRng } from '../../core/index.ts';
 import {
+  hostStepInput,
   isSecAggError,
   type NeighbourKeys,
   SecAggClient,
   type SecAggClientStep,
+  type SecAggInputEncoding,
   type SecAggServerMessage,
   type SecAggSessionConfig,
   secAggClientStep,
@@ -64,6 +66,8 @@ type Request =
       readonly indices: readonly number[];
       /** One 32-bit seed per client; absent: keys from OpenSSL's generator. */
       readonly seeds?: readonly number[];
+      /** How the clients encode raw inputs (noise share, quantization). */
+      readonly encoding?: SecAggInputEncoding;
     }
   | {
       readonly op: 'step';
@@ -76,10 +80,12 @@ type Request =
 const port = parentPort;
 if (port !== null) {
   let clients = new Map<number, SecAggClient>();
+  let encoding: SecAggInputEncoding | undefined;
   const interner = new KeyInterner();
   const handle = (req: Request): void => {
     if (req.op === 'open') {
       clients = new Map();
+      encoding = req.encoding;
       interner.clear();
       const crypto = new CryptoRng();
       req.indices.forEach((index, j) => {
@@ -95,6 +101,7 @@ if (port !== null) {
     }
     if (req.op === 'release') {
       clients = new Map();
+      encoding = undefined;
       interner.clear();
       port.postMessage({ id: req.id });
       return;
@@ -106,7 +113,13 @@ if (port !== null) {
       const t0 = performance.now();
       if (client === undefined) throw new Error(`no client ${s.index} in this worker`);
       try {
-        const message = secAggClientStep(client, req.round, interner.intern(s.request), s.input);
+        // The client's noise share and quantization happen here, on its host (as on a device).
+        const message = secAggClientStep(
+          client,
+          req.round,
+          interner.intern(s.request),
+          hostStepInput(s, encoding),
+        );
         // A masked vector that owns its whole buffer moves to the main thread without a copy.
         if (message.kind === 'masked-input' && message.y.byteLength === message.y.buffer.byteLength)
           transfer.push(message.y.buffer as ArrayBuffer);

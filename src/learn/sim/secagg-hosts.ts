@@ -16,6 +16,7 @@ import {
   type SecAggClientStepResult,
   SecAggError,
   type SecAggErrorCodeValue,
+  type SecAggInputEncoding,
   type SecAggSessionConfig,
 } from '../secagg/index.ts';
 
@@ -38,6 +39,10 @@ interface Slot {
   readonly worker: Worker;
   readonly ready: Promise<void>;
   readonly pending: Map<number, { resolve: (r: Reply) => void; reject: (e: unknown) => void }>;
+}
+
+function isShared(b: ArrayBufferLike): boolean {
+  return typeof SharedArrayBuffer !== 'undefined' && b instanceof SharedArrayBuffer;
 }
 
 /** Simulated SecAgg clients on `size` worker threads. Call {@link close} when done. */
@@ -100,7 +105,7 @@ export class WorkerClientHost implements SecAggClientHost {
     });
   }
 
-  async open(config: SecAggSessionConfig, rng: Rng): Promise<void> {
+  async open(config: SecAggSessionConfig, rng: Rng, encoding?: SecAggInputEncoding): Promise<void> {
     const indices: number[][] = this.slots.map(() => []);
     const seeds: number[][] = this.slots.map(() => []);
     for (let i = 0; i < config.n; i++) {
@@ -115,6 +120,7 @@ export class WorkerClientHost implements SecAggClientHost {
           config,
           indices: indices[w],
           ...(rng.cryptographic ? {} : { seeds: seeds[w] }),
+          ...(encoding === undefined ? {} : { encoding }),
         }),
       ),
     );
@@ -127,8 +133,9 @@ export class WorkerClientHost implements SecAggClientHost {
       const w = s.index % this.size;
       (shards[w] as SecAggClientStep[]).push(s);
       // Inputs move to the worker (they are dropped here anyway).
-      if (s.input !== undefined && s.input.byteLength === s.input.buffer.byteLength)
-        (transfers[w] as ArrayBuffer[]).push(s.input.buffer as ArrayBuffer);
+      const x = s.input ?? s.raw?.update;
+      if (x !== undefined && x.byteLength === x.buffer.byteLength && !isShared(x.buffer))
+        (transfers[w] as ArrayBuffer[]).push(x.buffer as ArrayBuffer);
     }
     const replies = await Promise.all(
       this.slots.map((slot, w) =>
