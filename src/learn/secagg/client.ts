@@ -66,6 +66,25 @@ function isSortedUnique(a: Uint32Array): boolean {
   return true;
 }
 
+/** Index of `v` in the ascending array `a`, or −1. */
+function sortedIndexOf(a: Uint32Array, v: number): number {
+  let lo = 0;
+  let hi = a.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const x = a[mid] as number;
+    if (x === v) return mid;
+    if (x < v) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
+}
+
+/** Bytes per neighbour in the packed key table: s^PK (masking) then the Ed25519 key. */
+const NB_KEY_BYTES = 2 * SECAGG_KEY_BYTES;
+/** Words per neighbour in the packed share table: its b share then its s^SK share. */
+const HELD_WORDS = 2 * SHARE_WORDS;
+
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return (
     a.length === b.length &&
@@ -107,10 +126,27 @@ export class SecAggClient {
   private readonly s: RawKeyPair;
   private readonly sig: RawKeyPair;
   private next = 0;
-  private neighbours = new Map<number, NeighbourKeys>();
-  private channel = new Map<number, Uint8Array>();
-  /** Shares this client holds, by the neighbour they belong to: [b share, s^SK share]. */
-  private held = new Map<number, [Uint32Array, Uint32Array]>();
+  /*
+   * Per-neighbour state, packed by roster slot (the neighbour's position in the round-1 roster):
+   * one typed array per client for each kind of state instead of a Map entry and a small typed
+   * array per neighbour (≈ 1–2 KB per edge as JS objects; a simulation holds n·k edges).
+   */
+  /** Neighbour ids in roster order (slot → id). */
+  private nbIds = new Uint32Array(0);
+  /** The same ids ascending, and the slot of each: id → slot by binary search. */
+  private nbSorted = new Uint32Array(0);
+  private nbSortedSlot = new Uint32Array(0);
+  /** Per slot: s^PK ‖ sigPk (the channel key cPk is only needed in round 1). */
+  private nbKeys = new Uint8Array(0);
+  /** Per slot: the 32-byte channel key (X25519 channel; unused with the hybrid KEM). */
+  private channelKeys = new Uint8Array(0);
+  /** Per slot: the shares this client holds for that neighbour, b share ‖ s^SK share. */
+  private held = new Uint32Array(0);
+  /** Per slot: 1 when the neighbour's shares were received. */
+  private heldFlag = new Uint8Array(0);
+  /** Slots in the order their shares arrived (the order round 4 reveals them in). */
+  private heldOrder = new Uint32Array(0);
+  private heldCount = 0;
   private survivors: Uint32Array | undefined;
   private readonly survivorDigestOnly: boolean;
   private survivorsDigest: Uint8Array | undefined;
@@ -147,6 +183,20 @@ export class SecAggClient {
     this.next = round + 1;
   }
 
+  /** Roster slot of neighbour `id`, or −1 when it is not a neighbour. */
+  private slotOf(id: number): number {
+    const i = sortedIndexOf(this.nbSorted, id);
+    return i === -1 ? -1 : (this.nbSortedSlot[i] as number);
+  }
+
+  private sPkOf(slot: number): Uint8Array {
+    return this.nbKeys.subarray(slot * NB_KEY_BYTES, slot * NB_KEY_BYTES + SECAGG_KEY_BYTES);
+  }
+
+  private sigPkOf(slot: number): Uint8Array {
+    return this.nbKeys.subarray(slot * NB_KEY_BYTES + SECAGG_KEY_BYTES, (slot + 1) * NB_KEY_BYTES);
+  }
+
   /** Round 0 (AdvertiseKeys): the client's public keys. */
   advertise(): AdvertiseMsg {
     this.enter(0, this.config.sessionId, this.id);
@@ -170,19 +220,42 @@ export class SecAggClient {
     const { t, k, sessionId } = this.config;
     if (req.neighbours.length > k)
       fail(SecAggErrorCode.Malformed, `roster of ${req.neighbours.length} exceeds k = ${k}`);
+    const m = req.neighbours.length;
+    const seen = new Set<number>();
     for (const nb of req.neighbours) {
-      if (nb.id === this.id || this.neighbours.has(nb.id) || nb.id < 1 || nb.id > this.config.n)
+      if (nb.id === this.id || seen.has(nb.id) || nb.id < 1 || nb.id > this.config.n)
         fail(SecAggErrorCode.Malformed, `bad neighbour id ${nb.id}`);
-      this.neighbours.set(nb.id, nb);
+      seen.add(nb.id);
     }
     // Bonawitz et al. Fig. 4 counts the client itself in U1 (|U1| ≥ t).
-    if (this.neighbours.size + 1 < t)
-      fail(
-        SecAggErrorCode.TooFewClients,
-        `only ${this.neighbours.size} neighbours and itself, threshold ${t}`,
-        { t },
-      );
-    const ids = [...this.neighbours.keys()];
+    if (m + 1 < t)
+      fail(SecAggErrorCode.TooFewClients, `only ${m} neighbours and itself, threshold ${t}`, { t });
+    // Keys go into fixed-size slots, so a key of the wrong size is refused here (it would be
+    // refused anyway when first used: masking in round 2, verification in round 4).
+    for (const nb of req.neighbours)
+      if (
+        !(nb.sPk instanceof Uint8Array) ||
+        nb.sPk.length !== SECAGG_KEY_BYTES ||
+        !(nb.sigPk instanceof Uint8Array) ||
+        nb.sigPk.length !== SECAGG_KEY_BYTES
+      )
+        fail(SecAggErrorCode.Malformed, `public key of client ${nb.id} is invalid`, { id: nb.id });
+    this.nbIds = Uint32Array.from(req.neighbours, (nb) => nb.id);
+    const order = Array.from({ length: m }, (_, i) => i).sort(
+      (a, b) => (this.nbIds[a] as number) - (this.nbIds[b] as number),
+    );
+    this.nbSortedSlot = Uint32Array.from(order);
+    this.nbSorted = Uint32Array.from(order, (slot) => this.nbIds[slot] as number);
+    this.nbKeys = new Uint8Array(m * NB_KEY_BYTES);
+    for (const [slot, nb] of req.neighbours.entries()) {
+      this.nbKeys.set(nb.sPk, slot * NB_KEY_BYTES);
+      this.nbKeys.set(nb.sigPk, slot * NB_KEY_BYTES + SECAGG_KEY_BYTES);
+    }
+    this.held = new Uint32Array(m * HELD_WORDS);
+    this.heldFlag = new Uint8Array(m);
+    this.heldOrder = new Uint32Array(m);
+    this.heldCount = 0;
+    const ids = Array.from(this.nbIds);
     let bShares: Uint32Array[] = [];
     let skShares: Uint32Array[] = [];
     const split = (): void => {
@@ -206,16 +279,21 @@ export class SecAggClient {
       // this thread splits the secrets (key-jobs.ts).
       const keys = channelKeys(
         this.c,
-        ids.map((v) => ({ id: v, publicRaw: (this.neighbours.get(v) as NeighbourKeys).cPk })),
+        req.neighbours.map((nb) => ({ id: nb.id, publicRaw: nb.cPk })),
         sessionId,
         curveThreadsFor(ids.length, this.maskThreads),
         { meanwhile: split },
       );
-      for (const [i, v] of ids.entries()) this.channel.set(v, keys[i] as Uint8Array);
+      this.channelKeys = new Uint8Array(m * SECAGG_KEY_BYTES);
+      for (const [i, key] of keys.entries()) {
+        this.channelKeys.set(key, i * SECAGG_KEY_BYTES);
+        key.fill(0);
+      }
     } else split();
+    // One plaintext buffer for every share pair (each is encrypted before the next is written).
+    const pt = Buffer.alloc(SECAGG_SHARE_PLAINTEXT_BYTES);
     const shares = ids.map((v, i) => {
-      const { key, kemCt } = this.channelTo(this.neighbours.get(v) as NeighbourKeys);
-      const pt = Buffer.alloc(SECAGG_SHARE_PLAINTEXT_BYTES);
+      const { key, kemCt } = this.channelTo(req.neighbours[i] as NeighbourKeys, i);
       pt.writeUInt32BE(this.id, 0);
       pt.writeUInt32BE(v, 4);
       const bs = bShares[i] as Uint32Array;
@@ -227,16 +305,23 @@ export class SecAggClient {
       const ct = channelEncrypt(key, sessionId, this.id, v, pt);
       return kemCt === undefined ? { to: v, ct } : { to: v, ct, kemCt };
     });
+    pt.fill(0);
+    for (const sh of bShares) sh.fill(0);
+    for (const sh of skShares) sh.fill(0);
     return { kind: 'share', session: sessionId, from: this.id, shares };
   }
 
-  /** The channel key to neighbour `nb`: agreed in round 1 (X25519), or a fresh hybrid-KEM encapsulation. */
-  private channelTo(nb: NeighbourKeys): { key: Uint8Array; kemCt?: Uint8Array } {
+  /** The channel key of roster slot `slot`, agreed in round 1 (X25519 channel). */
+  private channelKeyOf(slot: number): Uint8Array {
+    return this.channelKeys.subarray(slot * SECAGG_KEY_BYTES, (slot + 1) * SECAGG_KEY_BYTES);
+  }
+
+  /** The channel key to neighbour `nb` (at `slot`): agreed in round 1 (X25519), or a fresh hybrid-KEM encapsulation. */
+  private channelTo(nb: NeighbourKeys, slot: number): { key: Uint8Array; kemCt?: Uint8Array } {
     const { sessionId } = this.config;
-    if (this.kemSeed === undefined) return { key: this.channel.get(nb.id) as Uint8Array };
+    if (this.kemSeed === undefined) return { key: this.channelKeyOf(slot) };
     try {
       const { ciphertext, sharedSecret } = hybridEncapsulate(nb.cPk);
-      this.channel.set(nb.id, new Uint8Array(0));
       return { key: channelKey(sharedSecret, sessionId), kemCt: ciphertext };
     } catch (cause) {
       throw new SecAggError(
@@ -247,10 +332,9 @@ export class SecAggClient {
     }
   }
 
-  /** The channel key of a ciphertext from `from` (X25519 key cached in round 1, or KEM decapsulation). */
-  private channelFrom(from: number, kemCt: Uint8Array | undefined): Uint8Array | undefined {
-    const cached = this.channel.get(from);
-    if (cached === undefined || this.kemSeed === undefined) return cached;
+  /** The channel key of a ciphertext from slot `slot` (X25519 key cached in round 1, or KEM decapsulation). */
+  private channelFrom(from: number, slot: number, kemCt: Uint8Array | undefined): Uint8Array {
+    if (this.kemSeed === undefined) return this.channelKeyOf(slot);
     if (!(kemCt instanceof Uint8Array) || kemCt.length !== HYBRID_KEM_CIPHERTEXT_BYTES) {
       return fail(SecAggErrorCode.Malformed, `ciphertext from ${from} lacks its KEM ciphertext`, {
         from,
@@ -263,12 +347,14 @@ export class SecAggClient {
   private decryptShares(req: MaskedInputRequest): void {
     const { sessionId } = this.config;
     for (const { from, ct, kemCt } of req.ciphertexts) {
-      const key = this.channelFrom(from, kemCt);
-      if (key === undefined || this.held.has(from))
+      const slot = this.slotOf(from);
+      if (slot === -1 || this.heldFlag[slot] === 1)
         fail(SecAggErrorCode.Malformed, `ciphertext from ${from}, not a neighbour or repeated`, {
           from,
         });
-      const pt = Buffer.from(channelDecrypt(key, sessionId, from, this.id, ct));
+      const key = this.channelFrom(from, slot, kemCt);
+      const plain = channelDecrypt(key, sessionId, from, this.id, ct);
+      const pt = Buffer.from(plain.buffer, plain.byteOffset, plain.byteLength);
       if (
         pt.length !== SECAGG_SHARE_PLAINTEXT_BYTES ||
         pt.readUInt32BE(0) !== from ||
@@ -278,13 +364,12 @@ export class SecAggClient {
           from,
         });
       }
-      const bs = new Uint32Array(SHARE_WORDS);
-      const ss = new Uint32Array(SHARE_WORDS);
-      for (let j = 0; j < SHARE_WORDS; j++) {
-        bs[j] = pt.readUInt32BE(8 + 4 * j);
-        ss[j] = pt.readUInt32BE(8 + 4 * (SHARE_WORDS + j));
-      }
-      this.held.set(from, [bs, ss]);
+      // b share then s^SK share, as in the plaintext.
+      const at = slot * HELD_WORDS;
+      for (let j = 0; j < HELD_WORDS; j++) this.held[at + j] = pt.readUInt32BE(8 + 4 * j);
+      pt.fill(0);
+      this.heldFlag[slot] = 1;
+      this.heldOrder[this.heldCount++] = slot;
     }
   }
 
@@ -302,19 +387,22 @@ export class SecAggClient {
         `input has ${input.length} words, session expects ${vectorLength}`,
       );
     // Every sender must be a neighbour, once; checked before any work (decryptShares checks again).
-    const senders = new Set<number>();
+    const sent = new Uint8Array(this.nbIds.length);
+    const senders: number[] = [];
     for (const { from } of req.ciphertexts) {
-      if (!this.channel.has(from) || senders.has(from))
+      const slot = this.slotOf(from);
+      if (slot === -1 || sent[slot] === 1)
         fail(SecAggErrorCode.Malformed, `ciphertext from ${from}, not a neighbour or repeated`, {
           from,
         });
-      senders.add(from);
+      sent[slot] = 1;
+      senders.push(slot);
     }
     // |U2| ≥ t, the client included (it holds its own share of b).
-    if (senders.size + 1 < t)
+    if (senders.length + 1 < t)
       fail(
         SecAggErrorCode.TooFewClients,
-        `only ${senders.size} neighbours shared keys (and itself), threshold ${t}`,
+        `only ${senders.length} neighbours shared keys (and itself), threshold ${t}`,
         { t },
       );
     const acc = new MaskAccumulator(vectorLength);
@@ -322,8 +410,9 @@ export class SecAggClient {
     const job = new MaskJobBuilder(sessionId);
     job.addSeed(this.bSeed as Uint8Array, 1);
     const own = job.addPrivate(this.s.privateRaw, this.s.publicRaw);
-    for (const v of senders) {
-      const pub = job.addPublic(v, (this.neighbours.get(v) as NeighbourKeys).sPk);
+    for (const slot of senders) {
+      const v = this.nbIds[slot] as number;
+      const pub = job.addPublic(v, this.sPkOf(slot));
       job.addPair(own, pub, this.id, v, this.id < v ? 1 : -1);
     }
     const masks = job.build();
@@ -357,9 +446,12 @@ export class SecAggClient {
         SecAggErrorCode.TooFewClients,
         `only ${u3.length} survivors, threshold ${this.config.t}`,
       );
-    if (!u3.includes(this.id)) fail(SecAggErrorCode.Consistency, 'survivor set omits this client');
-    for (const v of u3)
-      if (this.neighbours.has(v) && !this.held.has(v))
+    if (sortedIndexOf(u3, this.id) === -1)
+      fail(SecAggErrorCode.Consistency, 'survivor set omits this client');
+    // O(k log |U3|) over the neighbours, ascending, so the first offender is the same as a scan
+    // of U3 would find.
+    for (const [i, v] of this.nbSorted.entries())
+      if (this.heldFlag[this.nbSortedSlot[i] as number] !== 1 && sortedIndexOf(u3, v) !== -1)
         fail(SecAggErrorCode.Consistency, `survivor ${v} never shared keys`, { v });
     if (this.survivorDigestOnly)
       this.survivorsDigest = consistencyDigest(this.config.sessionId, u3);
@@ -387,7 +479,11 @@ export class SecAggClient {
     return Uint32Array.from(req.survivors);
   }
 
-  private checkUnmaskRequest(req: UnmaskRequest, survivors: Uint32Array): Set<number> {
+  /**
+   * Checks the round-4 request against U3 (sorted, checked in round 3) and returns U3's
+   * membership test (a binary search: no set of |U3| entries per client).
+   */
+  private checkUnmaskRequest(req: UnmaskRequest, survivors: Uint32Array): (v: number) => boolean {
     if (
       !(req.survivors instanceof Uint32Array) ||
       !sameBytes(
@@ -397,13 +493,18 @@ export class SecAggClient {
     ) {
       fail(SecAggErrorCode.Consistency, 'survivor set changed between rounds 3 and 4');
     }
-    const u3 = new Set(survivors);
+    const u3 = { has: (v: number): boolean => sortedIndexOf(survivors, v) !== -1 };
     for (const v of req.dropped) {
       // The core of the consistency check: never reveal s^SK of a client whose b share is asked too.
       if (u3.has(v))
         fail(SecAggErrorCode.Consistency, `server asks for both shares of client ${v}`, { v });
     }
-    const expected = [...this.held.keys()].filter((v) => !u3.has(v)).sort((a, b) => a - b);
+    const expected = Array.from(
+      this.heldOrder.subarray(0, this.heldCount),
+      (slot) => this.nbIds[slot] as number,
+    )
+      .filter((v) => !u3.has(v))
+      .sort((a, b) => a - b);
     if (expected.length !== req.dropped.length || expected.some((v, i) => v !== req.dropped[i])) {
       fail(
         SecAggErrorCode.Consistency,
@@ -418,15 +519,20 @@ export class SecAggClient {
     const seen = new Set<number>();
     const toVerify: { from: number; publicRaw: Uint8Array; signature: Uint8Array }[] = [];
     for (const { from, signature } of req.signatures) {
-      const nb = from === this.id ? { sigPk: this.sig.publicRaw } : this.neighbours.get(from);
-      if (nb === undefined || seen.has(from) || !u3.has(from))
+      const slot = from === this.id ? -1 : this.slotOf(from);
+      if ((from !== this.id && slot === -1) || seen.has(from) || !u3.has(from))
         fail(
           SecAggErrorCode.Consistency,
           `signature from ${from} is not from a surviving neighbour`,
           { from },
         );
       seen.add(from);
-      if (toVerify.length < this.config.t) toVerify.push({ from, publicRaw: nb.sigPk, signature });
+      if (toVerify.length < this.config.t)
+        toVerify.push({
+          from,
+          publicRaw: slot === -1 ? this.sig.publicRaw : this.sigPkOf(slot),
+          signature,
+        });
     }
     const bad = firstInvalidEd25519(
       digest,
@@ -444,7 +550,7 @@ export class SecAggClient {
         SecAggErrorCode.TooFewClients,
         `only ${toVerify.length} consistent signatures, threshold ${this.config.t}`,
       );
-    return u3;
+    return u3.has;
   }
 
   /**
@@ -458,16 +564,32 @@ export class SecAggClient {
     const survivors = this.survivors ?? this.survivorsMatchingDigest(req);
     if (survivors === undefined)
       return fail(SecAggErrorCode.WrongState, 'no survivor set from round 3');
-    const u3 = this.checkUnmaskRequest(req, survivors);
+    const inU3 = this.checkUnmaskRequest(req, survivors);
+    // The revealed shares are copied into one fresh array (views into it in the message): the
+    // message must carry exactly the shares it reveals, never the rest of the held table.
+    const withOwn = this.ownBShare !== undefined && inU3(this.id);
+    const out = new Uint32Array((this.heldCount + (withOwn ? 1 : 0)) * SHARE_WORDS);
     const selfShares: ShareOf[] = [];
     const keyShares: ShareOf[] = [];
-    for (const [v, [bs, ss]] of this.held) {
-      if (u3.has(v)) selfShares.push({ of: v, share: bs });
-      else keyShares.push({ of: v, share: ss });
+    for (let i = 0; i < this.heldCount; i++) {
+      const slot = this.heldOrder[i] as number;
+      const v = this.nbIds[slot] as number;
+      const survived = inU3(v);
+      const at = slot * HELD_WORDS + (survived ? 0 : SHARE_WORDS);
+      out.set(this.held.subarray(at, at + SHARE_WORDS), i * SHARE_WORDS);
+      const share = out.subarray(i * SHARE_WORDS, (i + 1) * SHARE_WORDS);
+      if (survived) selfShares.push({ of: v, share });
+      else keyShares.push({ of: v, share });
     }
-    if (this.ownBShare !== undefined && u3.has(this.id))
-      selfShares.push({ of: this.id, share: this.ownBShare });
-    this.held.clear();
+    if (withOwn) {
+      const at = this.heldCount * SHARE_WORDS;
+      out.set(this.ownBShare as Uint32Array, at);
+      selfShares.push({ of: this.id, share: out.subarray(at, at + SHARE_WORDS) });
+    }
+    this.held.fill(0);
+    this.held = new Uint32Array(0);
+    this.heldCount = 0;
+    this.ownBShare?.fill(0);
     this.ownBShare = undefined;
     return { kind: 'unmask', session: this.config.sessionId, from: this.id, selfShares, keyShares };
   }

@@ -7,8 +7,9 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { assert, type Logger, type Rng } from '../../core/index.ts';
+import { HYBRID_KEM_CIPHERTEXT_BYTES } from '../../trust/index.ts';
 import { SecAggError, SecAggErrorCode, type SecAggErrorCodeValue } from './errors.ts';
-import { LagrangeCache, shamirCombine } from './field.ts';
+import { LagrangeCache, shamirCombine, shamirShareLength } from './field.ts';
 import { x25519PrivateFromRaw, x25519PublicOf } from './keys.ts';
 import { SECAGG_KEY_BYTES } from './limits.ts';
 import { MaskJobBuilder, maskThreadsFor, runMaskJob, wipeMaskJob } from './mask-job.ts';
@@ -17,6 +18,7 @@ import {
   type ConsistencyRequest,
   type MaskedInputRequest,
   SECAGG_CLIENT_KINDS,
+  SECAGG_SHARE_CIPHERTEXT_BYTES,
   type SecAggClientMessage,
   type SecAggSessionConfig,
   type ShareMsg,
@@ -30,6 +32,53 @@ import { MaskAccumulator } from './prg.ts';
 
 /** Stands in for a masked input already added to the running sum (streaming option). */
 const STREAMED_Y = new Uint32Array(0);
+/** Stands in for the per-neighbour lists of a round-1 or round-4 message once packed. */
+const PACKED: readonly never[] = Object.freeze([]);
+const SHARE_WORDS = shamirShareLength(SECAGG_KEY_BYTES);
+
+/**
+ * A client's round-1 message, packed on receipt: recipient ids and their ciphertexts in one
+ * array each (instead of an object and a byte array per neighbour).
+ */
+interface PackedShares {
+  readonly to: Uint32Array;
+  /** to.length × SECAGG_SHARE_CIPHERTEXT_BYTES. */
+  readonly ct: Uint8Array;
+  /** Hybrid channel only: to.length × HYBRID_KEM_CIPHERTEXT_BYTES. */
+  readonly kemCt?: Uint8Array;
+}
+
+/** A client's round-4 message, packed on receipt: share owners, then the share words in order. */
+interface PackedUnmask {
+  readonly selfOf: Uint32Array;
+  readonly keyOf: Uint32Array;
+  /** (selfOf.length + keyOf.length) × SHARE_WORDS: self shares, then key shares. */
+  readonly words: Uint32Array;
+}
+
+/**
+ * The first t shares of each client's secret, by holder id ascending, in compressed-row form:
+ * owner u's shares are entries start[u] … start[u + 1] − 1 (holder ids and share words).
+ */
+interface ShareIndex {
+  readonly start: Uint32Array;
+  readonly holders: Uint32Array;
+  readonly words: Uint32Array;
+}
+
+/** Index of `v` in the ascending array `a`, or −1. */
+function sortedIndexOf(a: Uint32Array, v: number): number {
+  let lo = 0;
+  let hi = a.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const x = a[mid] as number;
+    if (x === v) return mid;
+    if (x < v) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
+}
 
 /** Options of {@link SecAggServer}. */
 export interface SecAggServerOptions {
@@ -83,7 +132,12 @@ export class SecAggServer {
   private readonly rejectedByCode = new Map<string, number>();
   private keys = new Map<number, AdvertiseMsg>();
   private graph = new Map<number, number[]>();
-  private readonly nbSets = new Map<number, Set<number>>();
+  /** N(id) ascending, built once per client (rounds 1 and 4 check every message against it). */
+  private readonly nbSorted = new Map<number, Uint32Array>();
+  /** Round-1 messages, packed (by sender, in arrival order). */
+  private readonly sharesIn = new Map<number, PackedShares>();
+  /** Round-4 messages, packed (by sender). */
+  private readonly unmaskIn = new Map<number, PackedUnmask>();
   private u2 = new Set<number>();
   private u3 = new Uint32Array(0);
   private u3set = new Set<number>();
@@ -206,51 +260,69 @@ export class SecAggServer {
       inbox.set(msg.from, { ...msg, y: STREAMED_Y });
       return;
     }
+    // Shares and unmasking shares are kept packed (one typed array per kind and sender) rather
+    // than as an object and a small typed array per neighbour: the server holds n·k of them.
+    if (msg.kind === 'share') {
+      this.sharesIn.set(msg.from, packShares(msg));
+      inbox.set(msg.from, { ...msg, shares: PACKED });
+      return;
+    }
+    if (msg.kind === 'unmask') {
+      this.unmaskIn.set(msg.from, packUnmask(msg));
+      inbox.set(msg.from, { ...msg, selfShares: PACKED, keyShares: PACKED });
+      return;
+    }
     inbox.set(msg.from, msg);
   }
 
-  /** N(id) as a set, built once per client (each message of rounds 1 and 4 is checked against it). */
-  private neighbourSet(id: number): Set<number> {
-    let s = this.nbSets.get(id);
+  /** N(id) ascending, built once per client. */
+  private neighboursOf(id: number): Uint32Array {
+    let s = this.nbSorted.get(id);
     if (s === undefined) {
       // The graph is built over the advertisers (closeAdvertise), so every neighbour has keys.
-      s = new Set(this.graph.get(id) ?? []);
-      this.nbSets.set(id, s);
+      s = Uint32Array.from(this.graph.get(id) ?? []).sort();
+      this.nbSorted.set(id, s);
     }
     return s;
   }
 
   private checkShare(msg: ShareMsg): void {
-    const nbs = this.neighbourSet(msg.from);
-    const seen = new Set<number>();
+    const nbs = this.neighboursOf(msg.from);
+    const seen = new Uint8Array(nbs.length);
+    let count = 0;
     for (const { to } of msg.shares) {
-      if (!nbs.has(to) || seen.has(to))
+      const i = sortedIndexOf(nbs, to);
+      if (i === -1 || seen[i] === 1)
         abort(
           SecAggErrorCode.Malformed,
           `share from ${msg.from} to ${to}: not a neighbour or repeated`,
         );
-      seen.add(to);
+      seen[i] = 1;
+      count++;
     }
-    if (seen.size !== nbs.size)
+    if (count !== nbs.length)
       abort(
         SecAggErrorCode.Malformed,
-        `client ${msg.from} shared with ${seen.size} of ${nbs.size} neighbours`,
+        `client ${msg.from} shared with ${count} of ${nbs.length} neighbours`,
       );
   }
 
   private checkUnmask(msg: UnmaskMsg): void {
-    const nbs = this.neighbourSet(msg.from);
-    const seen = new Set<number>();
+    const nbs = this.neighboursOf(msg.from);
+    // One flag per neighbour, plus one for the sender's own b share.
+    const seen = new Uint8Array(nbs.length + 1);
     for (const { of } of msg.selfShares) {
       // A survivor may reveal its share of its own b (it holds one; see SecAggClient.share).
-      if (!(nbs.has(of) || of === msg.from) || !this.u3set.has(of) || seen.has(of))
+      const i = of === msg.from ? nbs.length : sortedIndexOf(nbs, of);
+      if (i === -1 || !this.u3set.has(of) || seen[i] === 1)
         abort(SecAggErrorCode.Malformed, `self-mask share of ${of} from ${msg.from} not expected`);
-      seen.add(of);
+      seen[i] = 1;
     }
     for (const { of } of msg.keyShares) {
-      if (!nbs.has(of) || !this.u2.has(of) || this.u3set.has(of) || seen.has(of))
+      const i = sortedIndexOf(nbs, of);
+      if (i === -1 || !this.u2.has(of) || this.u3set.has(of) || seen[i] === 1)
         abort(SecAggErrorCode.Malformed, `key share of ${of} from ${msg.from} not expected`);
-      seen.add(of);
+      seen[i] = 1;
     }
   }
 
@@ -297,21 +369,56 @@ export class SecAggServer {
   closeShare(): Map<number, MaskedInputRequest> {
     const inbox = this.close(1);
     this.u2 = new Set(inbox.keys());
-    const routed = new Map<number, { from: number; ct: Uint8Array; kemCt?: Uint8Array }[]>();
-    for (const id of this.u2) routed.set(id, []);
-    for (const [from, m] of inbox) {
-      for (const { to, ct, kemCt } of (m as ShareMsg).shares)
-        routed.get(to)?.push(kemCt === undefined ? { from, ct } : { from, ct, kemCt });
+    const CT = SECAGG_SHARE_CIPHERTEXT_BYTES;
+    const KEM = HYBRID_KEM_CIPHERTEXT_BYTES;
+    const hybrid = this.config.channel === 'hybrid-kem';
+    // Two passes: count each recipient's ciphertexts, then copy them into one array per
+    // recipient; the request's entries are views into it (it crosses threads as one buffer).
+    const counts = new Map<number, number>();
+    for (const id of this.u2) counts.set(id, 0);
+    for (const p of this.sharesIn.values())
+      for (const to of p.to) {
+        const c = counts.get(to);
+        if (c !== undefined) counts.set(to, c + 1);
+      }
+    const routed = new Map<
+      number,
+      {
+        ct: Uint8Array;
+        kemCt: Uint8Array | undefined;
+        list: { from: number; ct: Uint8Array; kemCt?: Uint8Array }[];
+      }
+    >();
+    for (const [id, c] of counts)
+      routed.set(id, {
+        ct: new Uint8Array(c * CT),
+        kemCt: hybrid ? new Uint8Array(c * KEM) : undefined,
+        list: [],
+      });
+    for (const from of inbox.keys()) {
+      const p = this.sharesIn.get(from) as PackedShares;
+      for (const [j, to] of p.to.entries()) {
+        const r = routed.get(to);
+        if (r === undefined) continue;
+        const i = r.list.length;
+        r.ct.set(p.ct.subarray(j * CT, (j + 1) * CT), i * CT);
+        const ct = r.ct.subarray(i * CT, (i + 1) * CT);
+        if (r.kemCt !== undefined && p.kemCt !== undefined) {
+          r.kemCt.set(p.kemCt.subarray(j * KEM, (j + 1) * KEM), i * KEM);
+          r.list.push({ from, ct, kemCt: r.kemCt.subarray(i * KEM, (i + 1) * KEM) });
+        } else r.list.push({ from, ct });
+      }
     }
+    // The routed requests now hold the ciphertexts; the packed messages are not needed.
+    this.sharesIn.clear();
     const out = new Map<number, MaskedInputRequest>();
-    for (const [to, ciphertexts] of routed)
+    for (const [to, r] of routed)
       out.set(to, {
         kind: 'masked-input-request',
         session: this.config.sessionId,
         to,
-        ciphertexts,
+        ciphertexts: r.list,
       });
-    // Streaming: the routed requests now hold the ciphertexts; the share messages are not needed.
     if (this.maskedSum !== undefined) inbox.clear();
     return out;
   }
@@ -367,46 +474,67 @@ export class SecAggServer {
 
   /**
    * Indexes round-4 shares by the client they belong to, keeping only the first t holders (in
-   * holder order) of each: of → parallel lists of holders and shares. Only t are ever combined.
+   * holder order) of each, in compressed-row form (two passes over the packed messages: count,
+   * then copy). Only t are ever combined.
    */
-  private indexShares(
-    responders: Map<number, UnmaskMsg>,
-    self: boolean,
-  ): Map<number, { xs: number[]; shares: Uint32Array[] }> {
-    const { t } = this.config;
-    const out = new Map<number, { xs: number[]; shares: Uint32Array[] }>();
-    for (const v of [...responders.keys()].sort((a, b) => a - b)) {
-      const m = responders.get(v) as UnmaskMsg;
-      for (const { of, share } of self ? m.selfShares : m.keyShares) {
-        let l = out.get(of);
-        if (l === undefined) {
-          l = { xs: [], shares: [] };
-          out.set(of, l);
-        }
-        if (l.xs.length < t) {
-          l.xs.push(v);
-          l.shares.push(share);
-        }
+  private indexShares(responders: Map<number, UnmaskMsg>, self: boolean): ShareIndex {
+    const { t, n } = this.config;
+    const holders = [...responders.keys()].sort((a, b) => a - b);
+    const count = new Uint32Array(n + 2);
+    const ofsOf = (v: number): Uint32Array => {
+      const p = this.unmaskIn.get(v) as PackedUnmask;
+      return self ? p.selfOf : p.keyOf;
+    };
+    for (const v of holders)
+      for (const of of ofsOf(v))
+        if ((count[of] as number) < t) count[of] = (count[of] as number) + 1;
+    const start = new Uint32Array(n + 2);
+    for (let u = 1; u <= n + 1; u++) start[u] = (start[u - 1] as number) + (count[u - 1] as number);
+    const total = start[n + 1] as number;
+    const out: ShareIndex = {
+      start,
+      holders: new Uint32Array(total),
+      words: new Uint32Array(total * SHARE_WORDS),
+    };
+    const filled = new Uint32Array(n + 1);
+    for (const v of holders) {
+      const p = this.unmaskIn.get(v) as PackedUnmask;
+      const ofs = self ? p.selfOf : p.keyOf;
+      const base = self ? 0 : p.selfOf.length;
+      for (const [j, of] of ofs.entries()) {
+        const f = filled[of] as number;
+        if (f >= (count[of] as number)) continue;
+        const at = (start[of] as number) + f;
+        out.holders[at] = v;
+        out.words.set(
+          p.words.subarray((base + j) * SHARE_WORDS, (base + j + 1) * SHARE_WORDS),
+          at * SHARE_WORDS,
+        );
+        filled[of] = f + 1;
       }
     }
     return out;
   }
 
   /** The first t shares of `of` (in holder order) and their holders, or an abort. */
-  private sharesOf(
-    of: number,
-    index: Map<number, { xs: number[]; shares: Uint32Array[] }>,
-  ): { xs: number[]; shares: Uint32Array[] } {
-    const l = index.get(of) ?? { xs: [], shares: [] };
-    if (l.xs.length < this.config.t) {
+  private sharesOf(of: number, index: ShareIndex): { xs: number[]; shares: Uint32Array[] } {
+    const from = index.start[of] as number;
+    const have = (index.start[of + 1] as number) - from;
+    if (have < this.config.t) {
       this.round = -1;
       abort(
         SecAggErrorCode.TooFewShares,
-        `only ${l.xs.length} shares of client ${of}, threshold ${this.config.t}`,
-        { of, shares: l.xs.length },
+        `only ${have} shares of client ${of}, threshold ${this.config.t}`,
+        { of, shares: have },
       );
     }
-    return l;
+    const xs: number[] = [];
+    const shares: Uint32Array[] = [];
+    for (let i = from; i < from + have; i++) {
+      xs.push(index.holders[i] as number);
+      shares.push(index.words.subarray(i * SHARE_WORDS, (i + 1) * SHARE_WORDS));
+    }
+    return { xs, shares };
   }
 
   /**
@@ -478,6 +606,11 @@ export class SecAggServer {
         pairMasksRecovered++;
       }
     }
+    // The shares are combined; the packed copies are not needed (and hold secrets' shares).
+    selfIndex.words.fill(0);
+    keyIndex.words.fill(0);
+    for (const p of this.unmaskIn.values()) p.words.fill(0);
+    this.unmaskIn.clear();
     const masks = job.build();
     try {
       runMaskJob(acc, masks, maskThreadsFor(job.size, this.config.vectorLength, this.maskThreads));
@@ -487,4 +620,35 @@ export class SecAggServer {
     this.unmaskStats = { pairMasksRecovered, selfMasksRemoved };
     return acc.result();
   }
+}
+
+/** Packs a validated round-1 message (its recipients and ciphertexts, in order). */
+function packShares(msg: ShareMsg): PackedShares {
+  const CT = SECAGG_SHARE_CIPHERTEXT_BYTES;
+  const KEM = HYBRID_KEM_CIPHERTEXT_BYTES;
+  const m = msg.shares.length;
+  const to = new Uint32Array(m);
+  const ct = new Uint8Array(m * CT);
+  const hybrid = m > 0 && msg.shares[0]?.kemCt !== undefined;
+  const kemCt = hybrid ? new Uint8Array(m * KEM) : undefined;
+  for (const [j, sh] of msg.shares.entries()) {
+    to[j] = sh.to;
+    ct.set(sh.ct, j * CT);
+    if (kemCt !== undefined && sh.kemCt !== undefined) kemCt.set(sh.kemCt, j * KEM);
+  }
+  return kemCt === undefined ? { to, ct } : { to, ct, kemCt };
+}
+
+/** Packs a validated round-4 message: owners of its self and key shares, then their words. */
+function packUnmask(msg: UnmaskMsg): PackedUnmask {
+  const selfOf = Uint32Array.from(msg.selfShares, (s) => s.of);
+  const keyOf = Uint32Array.from(msg.keyShares, (s) => s.of);
+  const words = new Uint32Array((selfOf.length + keyOf.length) * SHARE_WORDS);
+  let at = 0;
+  for (const list of [msg.selfShares, msg.keyShares])
+    for (const { share } of list) {
+      words.set(share, at);
+      at += SHARE_WORDS;
+    }
+  return { selfOf, keyOf, words };
 }
