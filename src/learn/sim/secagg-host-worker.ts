@@ -9,54 +9,12 @@ import { CryptoRng, type Rng, SeededRng } from '../../core/index.ts';
 import {
   hostStepInput,
   isSecAggError,
-  type NeighbourKeys,
   SecAggClient,
   type SecAggClientStep,
   type SecAggInputEncoding,
-  type SecAggServerMessage,
   type SecAggSessionConfig,
   secAggClientStep,
 } from '../secagg/index.ts';
-
-/** Bounds the interning table: one entry per client of the session (ids are 1..n). */
-const INTERNED_KEYS_MAX = 100_000;
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-/**
- * Structured clone gives every recipient its own copy of each neighbour's three public keys;
- * clients of one worker that were sent byte-identical keys of a neighbour share one copy (keys
- * that differ, e.g. from a server lying to some clients, are kept apart), so a worker holds
- * O(n) keys instead of O(n·k).
- */
-class KeyInterner {
-  private readonly keys = new Map<number, NeighbourKeys>();
-
-  intern(req: SecAggServerMessage | undefined): SecAggServerMessage | undefined {
-    if (req?.kind !== 'share-request' || !Array.isArray(req.neighbours)) return req;
-    const neighbours = req.neighbours.map((nb) => {
-      const known = this.keys.get(nb.id);
-      if (
-        known !== undefined &&
-        sameBytes(known.cPk, nb.cPk) &&
-        sameBytes(known.sPk, nb.sPk) &&
-        sameBytes(known.sigPk, nb.sigPk)
-      )
-        return known;
-      if (known === undefined && this.keys.size < INTERNED_KEYS_MAX) this.keys.set(nb.id, nb);
-      return nb;
-    });
-    return { ...req, neighbours };
-  }
-
-  clear(): void {
-    this.keys.clear();
-  }
-}
 
 type Request =
   | {
@@ -81,12 +39,10 @@ const port = parentPort;
 if (port !== null) {
   let clients = new Map<number, SecAggClient>();
   let encoding: SecAggInputEncoding | undefined;
-  const interner = new KeyInterner();
   const handle = (req: Request): void => {
     if (req.op === 'open') {
       clients = new Map();
       encoding = req.encoding;
-      interner.clear();
       const crypto = new CryptoRng();
       req.indices.forEach((index, j) => {
         const seed = req.seeds?.[j];
@@ -102,7 +58,6 @@ if (port !== null) {
     if (req.op === 'release') {
       clients = new Map();
       encoding = undefined;
-      interner.clear();
       port.postMessage({ id: req.id });
       return;
     }
@@ -114,12 +69,7 @@ if (port !== null) {
       if (client === undefined) throw new Error(`no client ${s.index} in this worker`);
       try {
         // The client's noise share and quantization happen here, on its host (as on a device).
-        const message = secAggClientStep(
-          client,
-          req.round,
-          interner.intern(s.request),
-          hostStepInput(s, encoding),
-        );
+        const message = secAggClientStep(client, req.round, s.request, hostStepInput(s, encoding));
         // A masked vector that owns its whole buffer moves to the main thread without a copy.
         if (message.kind === 'masked-input' && message.y.byteLength === message.y.buffer.byteLength)
           transfer.push(message.y.buffer as ArrayBuffer);
