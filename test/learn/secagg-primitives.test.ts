@@ -1,3 +1,4 @@
+import { createCipheriv } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -23,8 +24,6 @@ import {
   shamirCombine,
   shamirSplit,
 } from '../../src/learn/secagg/index.ts';
-
-const hex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex'));
 
 describe('Shamir over GF(2^26 − 5)', () => {
   it('uses a prime modulus (trial division)', () => {
@@ -79,17 +78,32 @@ describe('Shamir over GF(2^26 − 5)', () => {
   });
 });
 
-describe('AES-128-CTR PRG', () => {
-  it('matches NIST SP 800-38A F.5.1 (keystream = ciphertext ⊕ plaintext)', () => {
-    const seed = new Uint8Array([
-      ...hex('2b7e151628aed2a6abf7158809cf4f3c'),
-      ...hex('f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff'),
-    ]);
-    const pt = hex('6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e51');
-    const ct = hex('874d6191b620e3261bef6864990db6ce9806f66b7970fdff8617187bb9fffdff');
-    const ks = prgExpand(seed, 8);
-    const bytes = new Uint8Array(ks.buffer);
-    for (let i = 0; i < 32; i++) expect(bytes[i]).toBe((ct[i] as number) ^ (pt[i] as number));
+describe('ChaCha20 PRG', () => {
+  it('matches RFC 8439 A.1 test vectors #1 and #2 (all-zero key and nonce, blocks 0 and 1)', () => {
+    const ks = new Uint8Array(prgExpand(new Uint8Array(32), 32).buffer);
+    expect(Buffer.from(ks).toString('hex')).toBe(
+      '76b8e0ada0f13d90405d6ae55386bd28bdd219b8a08ded1aa836efcc8b770dc7' +
+        'da41597c5157488d7724e03fb8d84a376a43b8f41518a11cc387b669b2ee6586' +
+        '9f07e7be5551387a98ba977c732d080dcb0f29a048e3656912c6533e32ee7aed' +
+        '29b721769ce64e43d57133b074d839d531ed1f28510afb45ace10a1f4b794d6f',
+    );
+  });
+
+  it("equals OpenSSL's ChaCha20 (node:crypto, an independent implementation) for any seed and length", () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.integer({ min: 1, max: 20_000 }),
+        (seed, n) => {
+          // OpenSSL's IV is the 32-bit block counter (little-endian) followed by the 96-bit nonce.
+          const openssl = createCipheriv('chacha20', seed, new Uint8Array(16)).update(
+            new Uint8Array(4 * n),
+          );
+          return Buffer.from(prgExpand(seed, n).buffer).equals(openssl);
+        },
+      ),
+      { numRuns: 20 },
+    );
   });
 
   it('gives the same words whatever the chunking (lengths around chunk boundaries)', () => {

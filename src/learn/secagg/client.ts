@@ -80,8 +80,6 @@ function sortedIndexOf(a: Uint32Array, v: number): number {
   return -1;
 }
 
-/** Bytes per neighbour in the packed key table: s^PK (masking) then the Ed25519 key. */
-const NB_KEY_BYTES = 2 * SECAGG_KEY_BYTES;
 /** Words per neighbour in the packed share table: its b share then its s^SK share. */
 const HELD_WORDS = 2 * SHARE_WORDS;
 
@@ -136,8 +134,10 @@ export class SecAggClient {
   /** The same ids ascending, and the slot of each: id → slot by binary search. */
   private nbSorted = new Uint32Array(0);
   private nbSortedSlot = new Uint32Array(0);
-  /** Per slot: s^PK ‖ sigPk (the channel key cPk is only needed in round 1). */
-  private nbKeys = new Uint8Array(0);
+  /** Per slot: the masking key s^PK (needed until round 2; cPk only in round 1). */
+  private nbSPk = new Uint8Array(0);
+  /** Per slot: the Ed25519 key (needed until round 4). */
+  private nbSigPk = new Uint8Array(0);
   /** Per slot: the 32-byte channel key (X25519 channel; unused with the hybrid KEM). */
   private channelKeys = new Uint8Array(0);
   /** Per slot: the shares this client holds for that neighbour, b share ‖ s^SK share. */
@@ -190,11 +190,11 @@ export class SecAggClient {
   }
 
   private sPkOf(slot: number): Uint8Array {
-    return this.nbKeys.subarray(slot * NB_KEY_BYTES, slot * NB_KEY_BYTES + SECAGG_KEY_BYTES);
+    return this.nbSPk.subarray(slot * SECAGG_KEY_BYTES, (slot + 1) * SECAGG_KEY_BYTES);
   }
 
   private sigPkOf(slot: number): Uint8Array {
-    return this.nbKeys.subarray(slot * NB_KEY_BYTES + SECAGG_KEY_BYTES, (slot + 1) * NB_KEY_BYTES);
+    return this.nbSigPk.subarray(slot * SECAGG_KEY_BYTES, (slot + 1) * SECAGG_KEY_BYTES);
   }
 
   /** Round 0 (AdvertiseKeys): the client's public keys. */
@@ -246,10 +246,11 @@ export class SecAggClient {
     );
     this.nbSortedSlot = Uint32Array.from(order);
     this.nbSorted = Uint32Array.from(order, (slot) => this.nbIds[slot] as number);
-    this.nbKeys = new Uint8Array(m * NB_KEY_BYTES);
+    this.nbSPk = new Uint8Array(m * SECAGG_KEY_BYTES);
+    this.nbSigPk = new Uint8Array(m * SECAGG_KEY_BYTES);
     for (const [slot, nb] of req.neighbours.entries()) {
-      this.nbKeys.set(nb.sPk, slot * NB_KEY_BYTES);
-      this.nbKeys.set(nb.sigPk, slot * NB_KEY_BYTES + SECAGG_KEY_BYTES);
+      this.nbSPk.set(nb.sPk, slot * SECAGG_KEY_BYTES);
+      this.nbSigPk.set(nb.sigPk, slot * SECAGG_KEY_BYTES);
     }
     this.held = new Uint32Array(m * HELD_WORDS);
     this.heldFlag = new Uint8Array(m);
@@ -340,7 +341,7 @@ export class SecAggClient {
         from,
       });
     }
-    // ML-KEM's implicit rejection turns a tampered kemCt into a wrong key, which AES-GCM then rejects.
+    // ML-KEM's implicit rejection turns a tampered kemCt into a wrong key, which Poly1305 then rejects.
     return channelKey(hybridDecapsulate(this.kemSeed, kemCt), this.config.sessionId);
   }
 
@@ -428,6 +429,11 @@ export class SecAggClient {
     const y = acc.result();
     // The self-mask seed is only ever needed again as shares; wipe it (STYLE: secrets are zeroed).
     this.bSeed?.fill(0);
+    // Channel keys and masking keys are not used after this round: free them (a simulation
+    // holds many clients between rounds).
+    this.channelKeys.fill(0);
+    this.channelKeys = new Uint8Array(0);
+    this.nbSPk = new Uint8Array(0);
     return { kind: 'masked-input', session: sessionId, from: this.id, y };
   }
 
@@ -453,37 +459,48 @@ export class SecAggClient {
     for (const [i, v] of this.nbSorted.entries())
       if (this.heldFlag[this.nbSortedSlot[i] as number] !== 1 && sortedIndexOf(u3, v) !== -1)
         fail(SecAggErrorCode.Consistency, `survivor ${v} never shared keys`, { v });
-    if (this.survivorDigestOnly)
-      this.survivorsDigest = consistencyDigest(this.config.sessionId, u3);
+    const digest = consistencyDigest(this.config.sessionId, u3);
+    if (this.survivorDigestOnly) this.survivorsDigest = digest;
     else this.survivors = Uint32Array.from(u3);
     return {
       kind: 'consistency',
       session: this.config.sessionId,
       from: this.id,
-      signature: signEd25519(
-        this.sig.privateKey as KeyObject,
-        consistencyDigest(this.config.sessionId, u3),
-      ),
+      signature: signEd25519(this.sig.privateKey as KeyObject, digest),
     };
   }
 
-  /** With `survivorDigestOnly`: a copy of the round-4 U3 if its digest is the one signed in round 3. */
-  private survivorsMatchingDigest(req: UnmaskRequest): Uint32Array | undefined {
+  /**
+   * The survivor set signed in round 3 and its digest: the copy kept then, or (with
+   * `survivorDigestOnly`) the round-4 set itself once its digest is the one signed.
+   */
+  private signedSurvivors(req: UnmaskRequest): { survivors: Uint32Array; digest: Uint8Array } {
     const digest = this.survivorsDigest;
-    if (digest === undefined) return undefined;
+    if (digest === undefined) {
+      if (this.survivors === undefined)
+        return fail(SecAggErrorCode.WrongState, 'no survivor set from round 3');
+      return {
+        survivors: this.survivors,
+        digest: consistencyDigest(this.config.sessionId, this.survivors),
+      };
+    }
     if (
       !(req.survivors instanceof Uint32Array) ||
       !sameBytes(consistencyDigest(this.config.sessionId, req.survivors), digest)
     )
       fail(SecAggErrorCode.Consistency, 'survivor set changed between rounds 3 and 4');
-    return Uint32Array.from(req.survivors);
+    return { survivors: req.survivors, digest };
   }
 
   /**
    * Checks the round-4 request against U3 (sorted, checked in round 3) and returns U3's
    * membership test (a binary search: no set of |U3| entries per client).
    */
-  private checkUnmaskRequest(req: UnmaskRequest, survivors: Uint32Array): (v: number) => boolean {
+  private checkUnmaskRequest(
+    req: UnmaskRequest,
+    survivors: Uint32Array,
+    digest: Uint8Array,
+  ): (v: number) => boolean {
     if (
       !(req.survivors instanceof Uint32Array) ||
       !sameBytes(
@@ -511,7 +528,6 @@ export class SecAggClient {
         'dropped set differs from neighbours that shared but did not survive',
       );
     }
-    const digest = consistencyDigest(this.config.sessionId, survivors);
     // Each honest client signs one survivor set, so t valid signatures over ours prove that no
     // other set can also gather t (Bonawitz et al. §4, t > (n + corrupt)/2): verifying the first
     // t suffices, and each Ed25519 verification costs as much as two X25519 agreements. They run
@@ -561,10 +577,8 @@ export class SecAggClient {
    */
   unmask(req: UnmaskRequest): UnmaskMsg {
     this.enter(4, req.session, req.to);
-    const survivors = this.survivors ?? this.survivorsMatchingDigest(req);
-    if (survivors === undefined)
-      return fail(SecAggErrorCode.WrongState, 'no survivor set from round 3');
-    const inU3 = this.checkUnmaskRequest(req, survivors);
+    const { survivors, digest } = this.signedSurvivors(req);
+    const inU3 = this.checkUnmaskRequest(req, survivors, digest);
     // The revealed shares are copied into one fresh array (views into it in the message): the
     // message must carry exactly the shares it reveals, never the rest of the held table.
     const withOwn = this.ownBShare !== undefined && inU3(this.id);

@@ -13,13 +13,13 @@ export const SECAGG_SESSION_ID_BYTES = 16;
 export const SECAGG_KEY_BYTES = 32;
 /** Ed25519 signatures are this many bytes. */
 export const SECAGG_SIGNATURE_BYTES = 64;
-/** AES-GCM nonce length (NIST SP 800-38D §8.2: 96-bit IVs). */
+/** ChaCha20-Poly1305 nonce length (RFC 8439 §2.8: 96-bit nonces). */
 export const SECAGG_NONCE_BYTES = 12;
-/** AES-GCM tag length. */
+/** Poly1305 tag length (RFC 8439 §2.5). */
 export const SECAGG_TAG_BYTES = 16;
 /** Largest encoded message the codec accepts, in bytes (a masked vector dominates). */
 export const SECAGG_MESSAGE_BYTES_MAX = SECAGG_VECTOR_WORDS_MAX * 4 + 1024 * 1024;
-/** AES-CTR keystream is produced and added in chunks of this many bytes (fits L1/L2, one allocation each). */
+/** The PRG keystream is written and added in chunks of this many bytes (stays in L1/L2 between the two). */
 export const SECAGG_PRG_CHUNK_BYTES = 32 * 1024;
 /** Most threads (the caller's plus workers) that expand masks in parallel; bounds the pool and its result buffers. */
 export const SECAGG_MASK_THREADS_MAX = 8;
@@ -45,7 +45,7 @@ export const SECAGG_QUANTIZATION_LEVELS_DEFAULT = 2 ** 22;
 /** Arithmetic of masked values is modulo this (Flower's `modulus_range`, 2^32). */
 export const SECAGG_MODULUS = 2 ** 32;
 
-assert(SECAGG_PRG_CHUNK_BYTES % 16 === 0, 'PRG chunks are whole AES blocks');
+assert(SECAGG_PRG_CHUNK_BYTES % 64 === 0, 'PRG chunks are whole ChaCha20 blocks and SIMD lanes');
 assert(SECAGG_MASK_THREADS_MAX >= 1, 'at least the calling thread');
 assert(SECAGG_QUANTIZATION_LEVELS_DEFAULT < SECAGG_MODULUS, 'levels below modulus');
 assert(SECAGG_CLIENTS_MAX < 67_108_859, 'client ids are field elements');

@@ -11,7 +11,7 @@
  */
 import { assert } from '../../core/index.ts';
 import { SecAggError, SecAggErrorCode } from './errors.ts';
-import { x25519PrivateFromRaw, x25519PublicKeyObject, x25519Shared } from './keys.ts';
+import { x25519SharedRaw } from './keys.ts';
 import { SECAGG_KEY_BYTES, SECAGG_MASK_THREADS_MAX, SECAGG_PARALLEL_WORDS_MIN } from './limits.ts';
 import { type PoolJobOptions, type PoolJobStats, poolThreadsFor, runPoolJob } from './pool.ts';
 import { type MaskAccumulator, pairwiseSeed } from './prg.ts';
@@ -135,10 +135,8 @@ export function maskThreadsFor(tasks: number, words: number, requested?: number)
   return poolThreadsFor(tasks * words >= SECAGG_PARALLEL_WORDS_MIN, requested);
 }
 
-/** Runs tasks on the calling thread, with key objects imported once per job. */
+/** Runs tasks on the calling thread (the same bytes as a pool worker's `mask` handler). */
 class InlineRunner {
-  private readonly privates = new Map<number, ReturnType<typeof x25519PrivateFromRaw>>();
-  private readonly publics = new Map<number, ReturnType<typeof x25519PublicKeyObject>>();
   constructor(
     private readonly acc: MaskAccumulator,
     private readonly job: MaskJob,
@@ -155,20 +153,13 @@ class InlineRunner {
     const p = (i - nSeeds) * PAIR_FIELDS;
     const pr = job.pairs[p] as number;
     const pu = job.pairs[p + 1] as number;
-    let priv = this.privates.get(pr);
-    if (priv === undefined) {
-      const k = job.privates.subarray(pr * 2 * SECAGG_KEY_BYTES, (pr + 1) * 2 * SECAGG_KEY_BYTES);
-      priv = x25519PrivateFromRaw(k.subarray(0, SECAGG_KEY_BYTES), k.subarray(SECAGG_KEY_BYTES));
-      this.privates.set(pr, priv);
-    }
-    let pub = this.publics.get(pu);
-    if (pub === undefined) {
-      pub = x25519PublicKeyObject(
-        job.publics.subarray(pu * SECAGG_KEY_BYTES, (pu + 1) * SECAGG_KEY_BYTES),
-      );
-      this.publics.set(pu, pub);
-    }
-    const shared = x25519Shared(priv, pub);
+    const shared = x25519SharedRaw(
+      job.privates.subarray(
+        pr * 2 * SECAGG_KEY_BYTES,
+        pr * 2 * SECAGG_KEY_BYTES + SECAGG_KEY_BYTES,
+      ),
+      job.publics.subarray(pu * SECAGG_KEY_BYTES, (pu + 1) * SECAGG_KEY_BYTES),
+    );
     const seed = pairwiseSeed(
       shared,
       job.sessionId,

@@ -33,7 +33,7 @@ export interface SecAggSessionConfig {
   readonly vectorLength: number;
   /**
    * Key agreement of the share-encryption channel: `'x25519'` (default; X25519 + SHA-256 +
-   * AES-256-GCM) or `'hybrid-kem'` (the trust layer's X25519+ML-KEM-768 X-Wing KEM, so shares
+   * ChaCha20-Poly1305) or `'hybrid-kem'` (the trust layer's X25519+ML-KEM-768 X-Wing KEM, so shares
    * of secrets stay confidential against a future quantum adversary; ~10× costlier per neighbour).
    */
   readonly channel?: SecAggChannel;

@@ -22,8 +22,9 @@
  * - `verify`: one Ed25519 verification, its verdict written to a shared status array (key-jobs.ts).
  *
  * The worker is a small self-contained CommonJS script (no TypeScript loader needed, so it boots
- * in tens of milliseconds in any runner). It repeats the few definitions it needs from prg.ts and
- * keys.ts (AES-128-CTR keystream words, the hashed-DH seeds and keys); see the comments there.
+ * in tens of milliseconds in any runner) that loads libsodium itself (sodium.ts). It repeats the
+ * few definitions it needs from prg.ts and keys.ts (the ChaCha20 keystream words, the hashed-DH
+ * seeds and keys); the tests compare its output with theirs byte for byte.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -35,6 +36,7 @@ import {
   SECAGG_PRG_CHUNK_BYTES,
 } from './limits.ts';
 import { maskAddWasmModule, PAIR_SEED_LABEL, SECAGG_WASM_PAGE_BYTES } from './prg.ts';
+import { SODIUM_MODULE_PATH } from './sodium.ts';
 
 /** Control block: [next task, unused × 3, then per worker: state, tasks done]. */
 const CTL_HEADER = 4;
@@ -57,18 +59,14 @@ export type PoolTaskKind = 'mask' | 'agree' | 'verify';
 // once the job is over; `agree` writes channel keys to a shared buffer the caller wipes.
 const WORKER_SOURCE = `'use strict';
 const { parentPort, workerData } = require('node:worker_threads');
-const { createCipheriv, createHash, createPrivateKey, createPublicKey, diffieHellman, verify } = require('node:crypto');
-const { wasmModule, chunkBytes, pageBytes, pairLabel, channelLabel } = workerData;
-const ZERO = Buffer.alloc(chunkBytes);
+const { wasmModule, chunkBytes, pageBytes, pairLabel, channelLabel, sodiumPath } = workerData;
+const sodium = require(sodiumPath);
+const ZERO = new Uint8Array(chunkBytes);
+const NONCE = new Uint8Array(12);
 const PAIR_LABEL = Buffer.from(pairLabel, 'ascii');
 const CHANNEL_LABEL = Buffer.from(channelLabel, 'ascii');
 let inst;
 let bytes;
-function b64(u8) { return Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength).toString('base64url'); }
-function x25519Private(k) {
-  return createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: b64(k.subarray(0, 32)), x: b64(k.subarray(32, 64)) }, format: 'jwk' });
-}
-function publicKey(crv, raw) { return createPublicKey({ key: { kty: 'OKP', crv, x: b64(raw) }, format: 'jwk' }); }
 function prepare(words) {
   const scratch = Math.ceil((words * 4) / 16) * 16;
   const need = Math.ceil((scratch + chunkBytes) / pageBytes) * pageBytes;
@@ -81,40 +79,49 @@ function prepare(words) {
   bytes.fill(0, 0, scratch);
   return scratch;
 }
+// prg.ts applyPrg: ChaCha20 (RFC 8439), zero nonce, written into the scratch and added in place.
 function applyPrg(seed, sign, words, scratch) {
-  const c = createCipheriv('aes-128-ctr', seed.subarray(0, 16), seed.subarray(16, 32));
   const op = sign === -1 ? inst.exports.sub : inst.exports.add;
   const chunkWords = chunkBytes / 4;
-  for (let off = 0; off < words; off += chunkWords) {
-    const n = Math.min(chunkWords, words - off);
-    bytes.set(c.update(n === chunkWords ? ZERO : ZERO.subarray(0, n * 4)), scratch);
-    op(off * 4, scratch, Math.ceil((n * 4) / 16) * 16);
+  for (let off = 0, chunk = 0; off < words; off += chunkWords, chunk++) {
+    const n = Math.min(chunkWords, words - off) * 4;
+    sodium.crypto_stream_chacha20_ietf_xor_ic(bytes.subarray(scratch, scratch + n), ZERO.subarray(0, n), NONCE, chunk * (chunkBytes / 64), seed);
+    op(off * 4, scratch, Math.ceil(n / 16) * 16);
   }
+}
+// SHA-256(label ‖ parts…), as prg.ts pairwiseSeed and keys.ts channelKey.
+function hashedDh(label, parts, shared, out) {
+  let len = label.length + shared.length;
+  for (const p of parts) len += p.length;
+  const input = new Uint8Array(len);
+  input.set(label, 0);
+  let at = label.length;
+  for (const p of parts) { input.set(p, at); at += p.length; }
+  input.set(shared, at);
+  sodium.crypto_hash_sha256(out, input);
+  input.fill(0);
 }
 const KINDS = {
   mask(job) {
     const words = job.words;
     const scratch = prepare(words);
     const nSeeds = job.seedSigns.length;
-    const privs = new Map();
-    const pubs = new Map();
-    const ids = Buffer.alloc(8);
+    const ids = new Uint8Array(8);
+    const idView = new DataView(ids.buffer);
+    const shared = new Uint8Array(32);
+    const seed = new Uint8Array(32);
     return {
       run(i) {
         if (i < nSeeds) return applyPrg(job.seeds.subarray(32 * i, 32 * i + 32), job.seedSigns[i], words, scratch);
         const p = 5 * (i - nSeeds);
         const pr = job.pairs[p];
         const pu = job.pairs[p + 1];
-        let priv = privs.get(pr);
-        if (priv === undefined) privs.set(pr, (priv = x25519Private(job.privates.subarray(64 * pr, 64 * pr + 64))));
-        let pub = pubs.get(pu);
-        if (pub === undefined) pubs.set(pu, (pub = publicKey('X25519', job.publics.subarray(32 * pu, 32 * pu + 32))));
-        const shared = diffieHellman({ privateKey: priv, publicKey: pub });
+        sodium.crypto_scalarmult(shared, job.privates.subarray(64 * pr, 64 * pr + 32), job.publics.subarray(32 * pu, 32 * pu + 32));
         const own = job.pairs[p + 2];
         const peer = job.pairs[p + 3];
-        ids.writeUInt32BE(Math.min(own, peer), 0);
-        ids.writeUInt32BE(Math.max(own, peer), 4);
-        const seed = createHash('sha256').update(PAIR_LABEL).update(job.sessionId).update(ids).update(shared).digest();
+        idView.setUint32(0, Math.min(own, peer));
+        idView.setUint32(4, Math.max(own, peer));
+        hashedDh(PAIR_LABEL, [job.sessionId, ids], shared, seed);
         shared.fill(0);
         applyPrg(seed, job.pairs[p + 4], words, scratch);
         seed.fill(0);
@@ -125,19 +132,19 @@ const KINDS = {
     };
   },
   agree(job) {
-    const priv = x25519Private(job.privates);
+    const priv = job.privates.subarray(0, 32);
     const keys = new Uint8Array(job.keys);
     const status = new Int32Array(job.status);
+    const shared = new Uint8Array(32);
     return {
       run(i) {
-        let shared;
         try {
-          shared = diffieHellman({ privateKey: priv, publicKey: publicKey('X25519', job.publics.subarray(32 * i, 32 * i + 32)) });
+          sodium.crypto_scalarmult(shared, priv, job.publics.subarray(32 * i, 32 * i + 32));
         } catch {
           status[i] = ${TASK_REJECTED};
           return;
         }
-        keys.set(createHash('sha256').update(CHANNEL_LABEL).update(job.sessionId).update(shared).digest(), 32 * i);
+        hashedDh(CHANNEL_LABEL, [job.sessionId], shared, keys.subarray(32 * i, 32 * i + 32));
         shared.fill(0);
         status[i] = ${TASK_OK};
       },
@@ -147,10 +154,7 @@ const KINDS = {
     const status = new Int32Array(job.status);
     return {
       run(i) {
-        let ok = false;
-        try {
-          ok = verify(null, job.message, publicKey('Ed25519', job.publics.subarray(32 * i, 32 * i + 32)), job.signatures.subarray(64 * i, 64 * i + 64));
-        } catch {}
+        const ok = sodium.crypto_sign_verify_detached(job.signatures.subarray(64 * i, 64 * i + 64), job.message, job.publics.subarray(32 * i, 32 * i + 32));
         status[i] = ok ? ${TASK_OK} : ${TASK_REJECTED};
       },
     };
@@ -202,6 +206,7 @@ function worker(slot: number): Worker {
         pageBytes: SECAGG_WASM_PAGE_BYTES,
         pairLabel: PAIR_SEED_LABEL,
         channelLabel: CHANNEL_KEY_LABEL,
+        sodiumPath: SODIUM_MODULE_PATH,
       },
     });
     w.unref();

@@ -1,63 +1,61 @@
 /**
- * The mask PRG: AES-128 in counter mode (NIST SP 800-38A §6.5) from node:crypto, keyed by a
- * 32-byte seed (key = seed[0..16), initial counter block = seed[16..32)). The keystream is read
- * as little-endian 32-bit words and added to (or subtracted from) an accumulator modulo 2^32.
+ * The mask PRG: the ChaCha20 keystream (RFC 8439 §2.4) keyed by a 32-byte seed, with the all-zero
+ * nonce and the block counter from 0, from libsodium (sodium.ts). Every seed is used for one mask
+ * only (it hashes the session, the pair and their X25519 secret, or it is a fresh b_u), so a fixed
+ * nonce never repeats under a key. The keystream is read as little-endian 32-bit words and added
+ * to (or subtracted from) an accumulator modulo 2^32.
  *
  * Why this shape: regenerating masks is the server's dominant cost when clients drop, so the
- * keystream is produced in {@link SECAGG_PRG_CHUNK_BYTES} chunks (one OpenSSL call each, with
- * AES-NI) and added while still in cache; the add loop runs on Int32Array views with `| 0`,
- * which V8 keeps in 32-bit integer registers (two's complement addition is addition mod 2^32).
+ * keystream is produced in {@link SECAGG_PRG_CHUNK_BYTES} chunks, written in place (no allocation
+ * per chunk) and added while still in cache. Before, AES-128-CTR from node:crypto cost twice as
+ * much: each `cipher.update` allocated and zero-filled a fresh output buffer.
  */
-import { createCipheriv, createHash } from 'node:crypto';
 import { endianness } from 'node:os';
 import { assert } from '../../core/index.ts';
 import { SECAGG_KEY_BYTES, SECAGG_PRG_CHUNK_BYTES } from './limits.ts';
+import { CHACHA20_BLOCK_BYTES, CHACHA20_NONCE_BYTES, sha256Of, sodium } from './sodium.ts';
 
 // Masks are words of the keystream in host order; every supported platform is little-endian,
 // and a big-endian host would disagree with its peers, so refuse to run there.
 assert(endianness() === 'LE', 'secure aggregation needs a little-endian host');
+assert(SECAGG_PRG_CHUNK_BYTES % CHACHA20_BLOCK_BYTES === 0, 'PRG chunks are whole ChaCha20 blocks');
 
-const ZERO_CHUNK = Buffer.alloc(SECAGG_PRG_CHUNK_BYTES);
-/** Domain-separation label of {@link pairwiseSeed} (also used by the mask workers, see mask-job.ts). */
+const ZERO_CHUNK = new Uint8Array(SECAGG_PRG_CHUNK_BYTES);
+const ZERO_NONCE = new Uint8Array(CHACHA20_NONCE_BYTES);
+/** Domain-separation label of {@link pairwiseSeed} (also used by the pool workers, see pool.ts). */
 export const PAIR_SEED_LABEL = 'genesis-secagg/v1/pair';
 const PAIR_LABEL = Buffer.from(PAIR_SEED_LABEL, 'ascii');
 const CHUNK_WORDS = SECAGG_PRG_CHUNK_BYTES / 4;
+const CHUNK_BLOCKS = SECAGG_PRG_CHUNK_BYTES / CHACHA20_BLOCK_BYTES;
 
-function addWords(acc: Int32Array, w: Int32Array, offset: number): void {
-  const n = w.length;
-  for (let i = 0; i < n; i++)
-    acc[offset + i] = ((acc[offset + i] as number) + (w[i] as number)) | 0;
-}
-
-function subWords(acc: Int32Array, w: Int32Array, offset: number): void {
-  const n = w.length;
-  for (let i = 0; i < n; i++)
-    acc[offset + i] = ((acc[offset + i] as number) - (w[i] as number)) | 0;
-}
-
-function wordsOf(out: Buffer, words: number): Int32Array {
-  // Large outputs of cipher.update are fresh allocations (aligned); copy in the rare other case.
-  if (out.byteOffset % 4 === 0) return new Int32Array(out.buffer, out.byteOffset, words);
-  return new Int32Array(Uint8Array.from(out).buffer, 0, words);
+/** Writes keystream bytes [chunk·CHUNK, chunk·CHUNK + out.length) of PRG(seed) into `out`. */
+function keystreamChunk(out: Uint8Array, seed: Uint8Array, chunk: number): void {
+  sodium.crypto_stream_chacha20_ietf_xor_ic(
+    out,
+    ZERO_CHUNK.subarray(0, out.length),
+    ZERO_NONCE,
+    chunk * CHUNK_BLOCKS,
+    seed,
+  );
 }
 
 /**
- * Adds (`sign` = 1) or subtracts (`sign` = −1) PRG(seed) to `acc` modulo 2^32, word by word.
+ * Adds (`sign` = 1) or subtracts (`sign` = −1) PRG(seed) to `acc` modulo 2^32, word by word, in
+ * plain JavaScript: the reference the SIMD accumulator and the workers are tested against.
  * `acc` is the accumulator (a masked vector or the server's running sum).
  */
 export function applyPrgMask(acc: Uint32Array, seed: Uint8Array, sign: 1 | -1): void {
   assert(seed.length === SECAGG_KEY_BYTES, 'PRG seed is 32 bytes');
-  const cipher = createCipheriv('aes-128-ctr', seed.subarray(0, 16), seed.subarray(16, 32));
+  const ks = new Uint8Array(SECAGG_PRG_CHUNK_BYTES);
+  const w = new Int32Array(ks.buffer);
   const view = new Int32Array(acc.buffer, acc.byteOffset, acc.length);
-  for (let off = 0; off < acc.length; off += CHUNK_WORDS) {
+  for (let off = 0, chunk = 0; off < acc.length; off += CHUNK_WORDS, chunk++) {
     const words = Math.min(CHUNK_WORDS, acc.length - off);
-    const out = cipher.update(
-      words === CHUNK_WORDS ? ZERO_CHUNK : ZERO_CHUNK.subarray(0, words * 4),
-    );
-    const w = wordsOf(out, words);
-    if (sign === 1) addWords(view, w, off);
-    else subWords(view, w, off);
+    keystreamChunk(ks.subarray(0, words * 4), seed, chunk);
+    for (let i = 0; i < words; i++)
+      view[off + i] = ((view[off + i] as number) + sign * (w[i] as number)) | 0;
   }
+  ks.fill(0);
 }
 
 /** The first `words` words of PRG(seed) (tests and benchmarks). */
@@ -79,12 +77,11 @@ export function pairwiseSeed(
   u: number,
   v: number,
 ): Uint8Array {
-  const ids = Buffer.alloc(8);
-  ids.writeUInt32BE(Math.min(u, v), 0);
-  ids.writeUInt32BE(Math.max(u, v), 4);
-  return new Uint8Array(
-    createHash('sha256').update(PAIR_LABEL).update(sessionId).update(ids).update(shared).digest(),
-  );
+  const ids = new Uint8Array(8);
+  const view = new DataView(ids.buffer);
+  view.setUint32(0, Math.min(u, v));
+  view.setUint32(4, Math.max(u, v));
+  return sha256Of([PAIR_LABEL, sessionId, ids, shared]);
 }
 
 /**
@@ -168,14 +165,13 @@ export class MaskAccumulator {
   /** Adds (or subtracts) PRG(seed), the same keystream words as {@link applyPrgMask}. */
   applyPrg(seed: Uint8Array, sign: 1 | -1): void {
     assert(seed.length === SECAGG_KEY_BYTES, 'PRG seed is 32 bytes');
-    const cipher = createCipheriv('aes-128-ctr', seed.subarray(0, 16), seed.subarray(16, 32));
-    for (let off = 0; off < this.words; off += CHUNK_WORDS) {
-      const words = Math.min(CHUNK_WORDS, this.words - off);
-      this.combine(
-        cipher.update(words === CHUNK_WORDS ? ZERO_CHUNK : ZERO_CHUNK.subarray(0, words * 4)),
-        off,
-        sign,
-      );
+    for (let off = 0, chunk = 0; off < this.words; off += CHUNK_WORDS, chunk++) {
+      const bytes = Math.min(CHUNK_WORDS, this.words - off) * 4;
+      // The keystream is written straight into the scratch, then added lane by lane.
+      keystreamChunk(this.bytes.subarray(this.scratch, this.scratch + bytes), seed, chunk);
+      const len = Math.ceil(bytes / 16) * 16;
+      if (sign === 1) this.add(off * 4, this.scratch, len);
+      else this.sub(off * 4, this.scratch, len);
     }
   }
 
