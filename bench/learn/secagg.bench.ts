@@ -6,7 +6,7 @@
  * SYNTHETIC:
  * - client: ONE real {@link SecAggClient} runs rounds 0–4 of a 500-client session and every one of
  *   its operations is timed (key generation, Shamir sharing, 2 × 499 X25519 agreements, 499
- *   AES-GCM share encryptions and decryptions, 500 PRG masks of 100,000 words, t Ed25519
+ *   ChaCha20-Poly1305 share encryptions and decryptions, 500 PRG masks of 100,000 words, t Ed25519
  *   verifications). The peers' messages it receives (keys, encrypted shares, signatures) are real
  *   but produced outside the timed part. Synthetic: the shares it decrypts hold random field
  *   elements (it never rebuilds them), and its input vector is a constant.
@@ -16,7 +16,7 @@
  *   words, and the share ciphertexts and signatures are dummies (a server never decrypts or
  *   verifies them). The server's work is unchanged by this: it still rebuilds each secret from t
  *   shares, checks each rebuilt key against the advertised one, and runs one X25519 agreement,
- *   one SHA-256 and one 400 KB AES-CTR keystream per recovered pair, plus one keystream per
+ *   one SHA-256 and one 400 KB ChaCha20 keystream per recovered pair, plus one keystream per
  *   self-mask. The unmasked sum is therefore not meaningful here (the protocol tests check it).
  * - threads: the client's agreements, masks and signature checks, and the server's mask
  *   recovery, run on the caller plus a pool of worker threads (pool.ts), one per core by default
@@ -344,7 +344,7 @@ const cases: BenchCase[] = [
       const threaded = best(3, () => clientRound(N, N - 1, T_FULL, D));
       const one = best(2, () => clientRound(N, N - 1, T_FULL, D, 1));
       const prg = best(2, () => prgOnly(N - 1, D));
-      const baseline = `PRG alone, 1 thread (${N} AES-CTR masks into the SIMD accumulator)`;
+      const baseline = `PRG alone, 1 thread (${N} ChaCha20 masks into the SIMD accumulator)`;
       const target = '≤ 200 ms (Bonawitz Java ≈ 849 ms)';
       return [
         ...rows(
