@@ -7,13 +7,13 @@
  * - The share channel: X25519 + SHA-256 key derivation + ChaCha20-Poly1305 (RFC 8439). The
  *   trust layer's hybrid X25519+ML-KEM-768 KEM is not exported yet; when it is, the channel key
  *   can come from it instead (see docs/learn-secagg.md).
- * Private keys are generated from the injected Rng so simulations replay exactly.
+ * Private keys are drawn from the injected Rng so simulations replay exactly; public keys and the
+ * hot-path operations come from libsodium (sodium.ts).
  */
 import {
   createPrivateKey,
   createPublicKey,
   diffieHellman,
-  generateKeyPairSync,
   type KeyObject,
   sign,
 } from 'node:crypto';
@@ -27,9 +27,8 @@ import {
 } from './limits.ts';
 import { sha256Of, sodium } from './sodium.ts';
 
-// DER prefixes of PKCS#8 private keys (RFC 8410 §7) for X25519 (OID 1.3.101.110) and Ed25519 (1.3.101.112).
+// DER prefix of PKCS#8 X25519 private keys (RFC 8410 §7, OID 1.3.101.110).
 const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
-const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
 /** Domain-separation label of {@link channelKey} (also used by the pool workers, see pool.ts). */
 export const CHANNEL_KEY_LABEL = 'genesis-secagg/v1/channel';
 const CHANNEL_LABEL = Buffer.from(CHANNEL_KEY_LABEL, 'ascii');
@@ -74,58 +73,57 @@ export function x25519PublicOf(privateKey: KeyObject): Uint8Array {
 }
 
 /**
- * A fresh key pair from OpenSSL's generator, returned as JWK by the generator itself, with the
- * private KeyObject imported from that JWK.
- *
- * Why not export the generated KeyObjects: in Node 20, exporting a generated key as JWK holds the
- * key's mutex while allocating strings; a garbage collection at that moment can finalize the
- * generator job of the same key, whose destructor takes the same mutex, and the thread
- * deadlocks (observed: a benchmark hung in ~KeyGenJob under ExportJWKEdKey). Asking the
- * generator for JWK output encodes inside the still-referenced job, and an imported key has no
- * job. It is also as fast (≈ 60 µs + one JWK import).
+ * A key pair whose KeyObject is imported only when first asked for: the hot paths work on the
+ * raw bytes (libsodium), and most keys of a session are never used through node:crypto.
  */
-function generatePair(type: 'x25519' | 'ed25519'): RawKeyPair {
-  const pair =
-    type === 'x25519'
-      ? generateKeyPairSync('x25519', {
-          publicKeyEncoding: { format: 'jwk' },
-          privateKeyEncoding: { format: 'jwk' },
-        })
-      : generateKeyPairSync('ed25519', {
-          publicKeyEncoding: { format: 'jwk' },
-          privateKeyEncoding: { format: 'jwk' },
-        });
-  // The encodings make Node return JWK objects; @types/node 20 types them as KeyObjects.
-  const priv = pair.privateKey as unknown as { kty: string; crv: string; d: string; x: string };
-  const pub = pair.publicKey as unknown as { x: string };
+function lazyPair(
+  privateRaw: Uint8Array,
+  publicRaw: Uint8Array,
+  crv: 'X25519' | 'Ed25519',
+): RawKeyPair {
+  let key: KeyObject | undefined;
   return {
-    privateKey: createPrivateKey({ key: priv, format: 'jwk' }),
-    privateRaw: new Uint8Array(Buffer.from(priv.d, 'base64url')),
-    publicRaw: new Uint8Array(Buffer.from(pub.x, 'base64url')),
+    privateRaw,
+    publicRaw,
+    get privateKey(): KeyObject {
+      key ??= createPrivateKey({
+        key: {
+          kty: 'OKP',
+          crv,
+          d: Buffer.from(privateRaw).toString('base64url'),
+          x: Buffer.from(publicRaw).toString('base64url'),
+        },
+        format: 'jwk',
+      });
+      return key;
+    },
   };
 }
 
-/**
- * A fresh X25519 key pair. With a cryptographic `rng` the key comes from OpenSSL's generator
- * (fast path); with a seeded one it is derived from `rng` so simulations replay exactly.
- */
-export function generateX25519(rng: Rng): RawKeyPair {
-  if (rng.cryptographic) return generatePair('x25519');
-  const privateRaw = rng.fill(new Uint8Array(SECAGG_KEY_BYTES));
-  const privateKey = x25519PrivateFromRaw(privateRaw);
-  return { privateKey, privateRaw, publicRaw: rawPublic(createPublicKey(privateKey)) };
+/** The X25519 public key of a raw private key (RFC 7748 §6.1: X25519(k, 9)). */
+export function x25519PublicOfRaw(privateRaw: Uint8Array): Uint8Array {
+  const out = new Uint8Array(SECAGG_KEY_BYTES);
+  sodium.crypto_scalarmult_base(out, privateRaw);
+  return out;
 }
 
-/** A fresh Ed25519 key pair (`privateRaw` is the seed); same generator choice as {@link generateX25519}. */
-export function generateEd25519(rng: Rng): RawKeyPair {
-  if (rng.cryptographic) return generatePair('ed25519');
+/**
+ * A fresh X25519 key pair: 32 bytes from `rng` (a seeded one makes simulations replay exactly)
+ * and the public key from libsodium (≈ 50 µs; OpenSSL's generator plus the import cost ≈ 85 µs).
+ */
+export function generateX25519(rng: Rng): RawKeyPair {
   const privateRaw = rng.fill(new Uint8Array(SECAGG_KEY_BYTES));
-  const privateKey = createPrivateKey({
-    key: Buffer.concat([ED25519_PKCS8_PREFIX, privateRaw]),
-    format: 'der',
-    type: 'pkcs8',
-  });
-  return { privateKey, privateRaw, publicRaw: rawPublic(createPublicKey(privateKey)) };
+  return lazyPair(privateRaw, x25519PublicOfRaw(privateRaw), 'X25519');
+}
+
+/** A fresh Ed25519 key pair (`privateRaw` is the RFC 8032 §5.1.5 seed), drawn from `rng` as {@link generateX25519}. */
+export function generateEd25519(rng: Rng): RawKeyPair {
+  const privateRaw = rng.fill(new Uint8Array(SECAGG_KEY_BYTES));
+  const publicRaw = new Uint8Array(SECAGG_KEY_BYTES);
+  const secretKey = new Uint8Array(2 * SECAGG_KEY_BYTES);
+  sodium.crypto_sign_seed_keypair(publicRaw, secretKey, privateRaw);
+  secretKey.fill(0);
+  return lazyPair(privateRaw, publicRaw, 'Ed25519');
 }
 
 function publicFromRaw(raw: Uint8Array, crv: 'X25519' | 'Ed25519'): KeyObject {

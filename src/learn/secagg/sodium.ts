@@ -21,6 +21,8 @@ export interface Sodium {
   /** q = X25519(n, p); throws when the result is all zero (small-order p). */
   crypto_scalarmult(q: Uint8Array, n: Uint8Array, p: Uint8Array): void;
   crypto_scalarmult_base(q: Uint8Array, n: Uint8Array): void;
+  /** pk and the 64-byte secret key (seed ‖ pk) from a 32-byte seed (RFC 8032 §5.1.5). */
+  crypto_sign_seed_keypair(pk: Uint8Array, sk: Uint8Array, seed: Uint8Array): void;
   crypto_sign_verify_detached(
     signature: Uint8Array,
     message: Uint8Array,
