@@ -505,7 +505,7 @@ export class SecAggClient {
       !(req.survivors instanceof Uint32Array) ||
       !sameBytes(
         new Uint8Array(req.survivors.buffer, req.survivors.byteOffset, req.survivors.byteLength),
-        new Uint8Array(survivors.buffer),
+        new Uint8Array(survivors.buffer, survivors.byteOffset, survivors.byteLength),
       )
     ) {
       fail(SecAggErrorCode.Consistency, 'survivor set changed between rounds 3 and 4');
