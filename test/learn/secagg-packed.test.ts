@@ -205,4 +205,54 @@ describe('packed SecAgg state', () => {
     // Client 3 dropped after sharing: its neighbours reveal key shares, never its b shares.
     expect(keyShares).toBeGreaterThan(0);
   });
+
+  it('requests built on demand behave as a Map: size, order, has/get, entries, set, delete, clear', () => {
+    const rng = new SeededRng(3);
+    const config: SecAggSessionConfig = {
+      sessionId: rng.fill(new Uint8Array(16)),
+      mode: 'plus',
+      n: 6,
+      t: 3,
+      k: 4,
+      vectorLength: 3,
+    };
+    const server = new SecAggServer({ config, rng });
+    const clients = Array.from(
+      { length: 6 },
+      (_, i) => new SecAggClient({ id: i + 1, config, rng }),
+    );
+    for (const c of clients) server.receive(c.advertise());
+    const shareReqs = server.closeAdvertise();
+    expect(shareReqs).toBeInstanceOf(Map);
+    expect(shareReqs.size).toBe(6);
+    expect([...shareReqs.keys()]).toEqual([1, 2, 3, 4, 5, 6]);
+    expect([...shareReqs].map(([id, r]) => [id, r.to])).toEqual(
+      [...shareReqs.keys()].map((id) => [id, id]),
+    );
+    for (const c of clients) if (c.id !== 4) server.receive(c.share(shareReqs.get(c.id) as never));
+    const maskReqs = server.closeShare();
+    // Client 4 never shared: it gets no request, and nobody gets its ciphertext.
+    expect(maskReqs.has(4)).toBe(false);
+    expect(maskReqs.get(4)).toBeUndefined();
+    expect(maskReqs.size).toBe(5);
+    const one = maskReqs.get(1);
+    expect(one).toEqual(maskReqs.get(1));
+    expect(one?.ciphertexts.some((c) => c.from === 4)).toBe(false);
+    expect([...maskReqs.values()]).toEqual([...maskReqs.keys()].map((id) => maskReqs.get(id)));
+    const seen: number[] = [];
+    maskReqs.forEach((r, id) => {
+      expect(r.to).toBe(id);
+      seen.push(id);
+    });
+    expect(seen).toEqual([...maskReqs.keys()]);
+    const forged = { ...(one as NonNullable<typeof one>), ciphertexts: [] };
+    maskReqs.set(1, forged);
+    expect(maskReqs.get(1)).toBe(forged);
+    expect(maskReqs.delete(2)).toBe(true);
+    expect(maskReqs.has(2)).toBe(false);
+    expect(maskReqs.size).toBe(4);
+    maskReqs.clear();
+    expect(maskReqs.size).toBe(0);
+    expect([...maskReqs]).toEqual([]);
+  });
 });

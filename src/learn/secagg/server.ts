@@ -66,6 +66,86 @@ interface ShareIndex {
   readonly words: Uint32Array;
 }
 
+/**
+ * The requests of a round, built when read: a Map whose entries are made on demand from the
+ * server's packed state, so the n requests (n·k ciphertexts or keys, one object each) never all
+ * exist at once — a simulation reads and forgets them one client at a time. Reading an entry
+ * twice builds two equal requests. `set` stores the given request (e.g. a test tampering with
+ * one); iteration follows the insertion order, as a Map's.
+ */
+class LazyRequests<V> extends Map<number, V> {
+  private readonly ids = new Set<number>();
+  private readonly given = new Map<number, V>();
+  private build: ((id: number) => V) | undefined;
+
+  constructor(ids: Iterable<number>, build: (id: number) => V) {
+    super();
+    for (const id of ids) this.ids.add(id);
+    this.build = build;
+  }
+
+  override get size(): number {
+    return this.ids.size;
+  }
+
+  override has(id: number): boolean {
+    return this.ids.has(id);
+  }
+
+  override get(id: number): V | undefined {
+    if (!this.ids.has(id)) return undefined;
+    return this.given.get(id) ?? this.build?.(id);
+  }
+
+  override set(id: number, value: V): this {
+    // Map's constructor calls set() before this class's fields exist; it is given no entries.
+    this.ids?.add(id);
+    this.given?.set(id, value);
+    return this;
+  }
+
+  override delete(id: number): boolean {
+    this.given.delete(id);
+    return this.ids.delete(id);
+  }
+
+  override clear(): void {
+    this.ids.clear();
+    this.given.clear();
+    // Lets the packed state go with the last reference to it.
+    this.build = undefined;
+  }
+
+  override keys(): MapIterator<number> {
+    return this.ids.values() as unknown as MapIterator<number>;
+  }
+
+  override values(): MapIterator<V> {
+    return this.list()
+      .map(([, v]) => v)
+      [Symbol.iterator]() as unknown as MapIterator<V>;
+  }
+
+  override entries(): MapIterator<[number, V]> {
+    return this.list()[Symbol.iterator]() as unknown as MapIterator<[number, V]>;
+  }
+
+  override [Symbol.iterator](): MapIterator<[number, V]> {
+    return this.entries();
+  }
+
+  override forEach(
+    cb: (value: V, key: number, map: Map<number, V>) => void,
+    thisArg?: unknown,
+  ): void {
+    for (const [k, v] of this.list()) cb.call(thisArg, v, k, this);
+  }
+
+  private list(): [number, V][] {
+    return [...this.ids].map((id) => [id, this.get(id) as V]);
+  }
+}
+
 /** Index of `v` in the ascending array `a`, or −1. */
 function sortedIndexOf(a: Uint32Array, v: number): number {
   let lo = 0;
@@ -354,15 +434,18 @@ export class SecAggServer {
       k % 2 === 0 || k === ids.length - 1 ? k : k - 1,
       this.rng,
     );
-    const out = new Map<number, ShareRequest>();
-    for (const id of ids) {
-      const neighbours = (this.graph.get(id) ?? []).map((v) => {
-        const m = this.keys.get(v) as AdvertiseMsg;
+    // Built when read: n rosters of k key triples need not all exist at once.
+    const { keys, graph } = this;
+    const sessionId = this.config.sessionId;
+    return new LazyRequests<ShareRequest>(ids, (id) => ({
+      kind: 'share-request',
+      session: sessionId,
+      to: id,
+      neighbours: (graph.get(id) ?? []).map((v) => {
+        const m = keys.get(v) as AdvertiseMsg;
         return { id: v, cPk: m.cPk, sPk: m.sPk, sigPk: m.sigPk };
-      });
-      out.set(id, { kind: 'share-request', session: this.config.sessionId, to: id, neighbours });
-    }
-    return out;
+      }),
+    }));
   }
 
   /** Ends round 1: routes each encrypted share pair to its holder (only from senders in U2). */
@@ -371,56 +454,56 @@ export class SecAggServer {
     this.u2 = new Set(inbox.keys());
     const CT = SECAGG_SHARE_CIPHERTEXT_BYTES;
     const KEM = HYBRID_KEM_CIPHERTEXT_BYTES;
-    const hybrid = this.config.channel === 'hybrid-kem';
-    // Two passes: count each recipient's ciphertexts, then copy them into one array per
-    // recipient; the request's entries are views into it (it crosses threads as one buffer).
-    const counts = new Map<number, number>();
-    for (const id of this.u2) counts.set(id, 0);
-    for (const p of this.sharesIn.values())
-      for (const to of p.to) {
-        const c = counts.get(to);
-        if (c !== undefined) counts.set(to, c + 1);
-      }
-    const routed = new Map<
-      number,
-      {
-        ct: Uint8Array;
-        kemCt: Uint8Array | undefined;
-        list: { from: number; ct: Uint8Array; kemCt?: Uint8Array }[];
-      }
-    >();
-    for (const [id, c] of counts)
-      routed.set(id, {
-        ct: new Uint8Array(c * CT),
-        kemCt: hybrid ? new Uint8Array(c * KEM) : undefined,
-        list: [],
-      });
-    for (const from of inbox.keys()) {
-      const p = this.sharesIn.get(from) as PackedShares;
+    const { n, sessionId } = this.config;
+    // Routing table in compressed rows: recipient `to`'s ciphertexts are entries start[to] …
+    // start[to + 1] − 1, each (sender, index in the sender's packed message), in sender arrival
+    // order. A request copies its ciphertexts into one array when it is read (views into it:
+    // it crosses threads as one buffer); the packed messages go with the returned map.
+    const senders = [...inbox.keys()];
+    const packed = senders.map((from) => this.sharesIn.get(from) as PackedShares);
+    const count = new Uint32Array(n + 2);
+    for (const p of packed)
+      for (const to of p.to) if (this.u2.has(to)) count[to] = (count[to] as number) + 1;
+    const start = new Uint32Array(n + 2);
+    for (let u = 1; u <= n + 1; u++) start[u] = (start[u - 1] as number) + (count[u - 1] as number);
+    const total = start[n + 1] as number;
+    const srcSender = new Uint32Array(total);
+    const srcIndex = new Uint32Array(total);
+    const filled = new Uint32Array(n + 2);
+    for (const [s, p] of packed.entries())
       for (const [j, to] of p.to.entries()) {
-        const r = routed.get(to);
-        if (r === undefined) continue;
-        const i = r.list.length;
-        r.ct.set(p.ct.subarray(j * CT, (j + 1) * CT), i * CT);
-        const ct = r.ct.subarray(i * CT, (i + 1) * CT);
-        if (r.kemCt !== undefined && p.kemCt !== undefined) {
-          r.kemCt.set(p.kemCt.subarray(j * KEM, (j + 1) * KEM), i * KEM);
-          r.list.push({ from, ct, kemCt: r.kemCt.subarray(i * KEM, (i + 1) * KEM) });
-        } else r.list.push({ from, ct });
+        if (!this.u2.has(to)) continue;
+        const at = (start[to] as number) + (filled[to] as number);
+        filled[to] = (filled[to] as number) + 1;
+        srcSender[at] = s;
+        srcIndex[at] = j;
       }
-    }
-    // The routed requests now hold the ciphertexts; the packed messages are not needed.
     this.sharesIn.clear();
-    const out = new Map<number, MaskedInputRequest>();
-    for (const [to, r] of routed)
-      out.set(to, {
-        kind: 'masked-input-request',
-        session: this.config.sessionId,
-        to,
-        ciphertexts: r.list,
-      });
     if (this.maskedSum !== undefined) inbox.clear();
-    return out;
+    return new LazyRequests<MaskedInputRequest>(this.u2, (to) => {
+      const a = start[to] as number;
+      const c = (start[to + 1] as number) - a;
+      const ct = new Uint8Array(c * CT);
+      const hybrid = packed[0]?.kemCt !== undefined;
+      const kemCt = hybrid ? new Uint8Array(c * KEM) : undefined;
+      const ciphertexts: { from: number; ct: Uint8Array; kemCt?: Uint8Array }[] = [];
+      for (let i = 0; i < c; i++) {
+        const s = srcSender[a + i] as number;
+        const p = packed[s] as PackedShares;
+        const j = srcIndex[a + i] as number;
+        ct.set(p.ct.subarray(j * CT, (j + 1) * CT), i * CT);
+        const view = ct.subarray(i * CT, (i + 1) * CT);
+        if (kemCt !== undefined && p.kemCt !== undefined) {
+          kemCt.set(p.kemCt.subarray(j * KEM, (j + 1) * KEM), i * KEM);
+          ciphertexts.push({
+            from: senders[s] as number,
+            ct: view,
+            kemCt: kemCt.subarray(i * KEM, (i + 1) * KEM),
+          });
+        } else ciphertexts.push({ from: senders[s] as number, ct: view });
+      }
+      return { kind: 'masked-input-request', session: sessionId, to, ciphertexts };
+    });
   }
 
   /** Ends round 2: fixes U3 and asks its members to sign it. */
