@@ -49,7 +49,15 @@ if (port !== null) {
         const rng: Rng = seed === undefined ? crypto : new SeededRng(seed);
         clients.set(
           index,
-          new SecAggClient({ id: index + 1, config: req.config, rng, survivorDigestOnly: true }),
+          new SecAggClient({
+            id: index + 1,
+            config: req.config,
+            rng,
+            survivorDigestOnly: true,
+            // The hosts already run clients on every core; a client's own worker pool would
+            // only add threads competing for the same cores (and block this one while waiting).
+            maskThreads: 1,
+          }),
         );
       });
       port.postMessage({ id: req.id });
