@@ -11,7 +11,7 @@ import { HYBRID_KEM_CIPHERTEXT_BYTES } from '../../trust/index.ts';
 import { SecAggError, SecAggErrorCode, type SecAggErrorCodeValue } from './errors.ts';
 import { LagrangeCache, shamirCombine, shamirShareLength } from './field.ts';
 import { x25519PrivateFromRaw, x25519PublicOf } from './keys.ts';
-import { SECAGG_KEY_BYTES } from './limits.ts';
+import { SECAGG_KEY_BYTES, SECAGG_SIGNATURE_BYTES } from './limits.ts';
 import { MaskJobBuilder, maskThreadsFor, runMaskJob, wipeMaskJob } from './mask-job.ts';
 import {
   type AdvertiseMsg,
@@ -525,34 +525,33 @@ export class SecAggServer {
   /** Ends round 3: sends U3, each client's dropped neighbours and its neighbours' signatures. */
   closeConsistency(): Map<number, UnmaskRequest> {
     const inbox = this.close(3);
-    const out = new Map<number, UnmaskRequest>();
-    // One entry object per signer, shared by every request that lists it (full SecAgg sends
-    // n − 1 signatures to each of n clients: n² references, but only n objects).
-    const entries = new Map<number, { from: number; signature: Uint8Array }>();
+    const { sessionId } = this.config;
+    const SIG = SECAGG_SIGNATURE_BYTES;
+    // Signatures by signer, packed; each request copies its own into one array when read
+    // (views into it), so neither the n requests nor their n·k entries exist all at once (full
+    // SecAgg sends n − 1 signatures to each of n clients).
+    const signed = new Set<number>();
+    const sigs = new Uint8Array((this.config.n + 1) * SIG);
     for (const [v, m] of inbox)
-      if (m.kind === 'consistency') entries.set(v, { from: v, signature: m.signature });
-    for (const to of inbox.keys()) {
-      const nbs = this.graph.get(to) ?? [];
-      const dropped = Uint32Array.from(nbs.filter((v) => this.u2.has(v) && !this.u3set.has(v)));
+      if (m.kind === 'consistency') {
+        sigs.set(m.signature, v * SIG);
+        signed.add(v);
+      }
+    const { graph, u2, u3set, u3 } = this;
+    return new LazyRequests<UnmaskRequest>(inbox.keys(), (to) => {
+      const nbs = graph.get(to) ?? [];
+      const dropped = Uint32Array.from(nbs.filter((v) => u2.has(v) && !u3set.has(v)));
       // The recipient's own signature counts towards its t (Bonawitz et al. Fig. 4, round 4:
       // the server sends every σ'_v of U3); without it, exactly t signers could never unmask.
-      const own = entries.get(to);
-      const signatures: { from: number; signature: Uint8Array }[] = own === undefined ? [] : [own];
-      for (const v of nbs) {
-        if (v === to) continue;
-        const e = entries.get(v);
-        if (e !== undefined) signatures.push(e);
-      }
-      out.set(to, {
-        kind: 'unmask-request',
-        session: this.config.sessionId,
-        to,
-        survivors: this.u3,
-        dropped,
-        signatures,
+      const from = signed.has(to) ? [to] : [];
+      for (const v of nbs) if (v !== to && signed.has(v)) from.push(v);
+      const packed = new Uint8Array(from.length * SIG);
+      const signatures = from.map((v, i) => {
+        packed.set(sigs.subarray(v * SIG, (v + 1) * SIG), i * SIG);
+        return { from: v, signature: packed.subarray(i * SIG, (i + 1) * SIG) };
       });
-    }
-    return out;
+      return { kind: 'unmask-request', session: sessionId, to, survivors: u3, dropped, signatures };
+    });
   }
 
   /**

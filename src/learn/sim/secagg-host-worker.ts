@@ -13,8 +13,32 @@ import {
   type SecAggClientStep,
   type SecAggInputEncoding,
   type SecAggSessionConfig,
+  type ShareMsg,
   secAggClientStep,
 } from '../secagg/index.ts';
+
+/**
+ * The same share message with its ciphertexts (and hybrid KEM ciphertexts) copied into one
+ * buffer and referenced as views, so that posting it moves one buffer instead of cloning k.
+ */
+function packShareMessage(msg: ShareMsg): ShareMsg {
+  const ctBytes = msg.shares.reduce((a, sh) => a + sh.ct.length + (sh.kemCt?.length ?? 0), 0);
+  const buf = new Uint8Array(ctBytes);
+  let at = 0;
+  const view = (x: Uint8Array): Uint8Array => {
+    buf.set(x, at);
+    at += x.length;
+    return buf.subarray(at - x.length, at);
+  };
+  return {
+    ...msg,
+    shares: msg.shares.map((sh) =>
+      sh.kemCt === undefined
+        ? { to: sh.to, ct: view(sh.ct) }
+        : { to: sh.to, ct: view(sh.ct), kemCt: view(sh.kemCt) },
+    ),
+  };
+}
 
 type Request =
   | {
@@ -77,10 +101,16 @@ if (port !== null) {
       if (client === undefined) throw new Error(`no client ${s.index} in this worker`);
       try {
         // The client's noise share and quantization happen here, on its host (as on a device).
-        const message = secAggClientStep(client, req.round, s.request, hostStepInput(s, encoding));
+        let message = secAggClientStep(client, req.round, s.request, hostStepInput(s, encoding));
         // A masked vector that owns its whole buffer moves to the main thread without a copy.
         if (message.kind === 'masked-input' && message.y.byteLength === message.y.buffer.byteLength)
           transfer.push(message.y.buffer as ArrayBuffer);
+        // k ciphertexts cross as one transferred buffer (views into it), not k small ones.
+        if (message.kind === 'share') {
+          message = packShareMessage(message);
+          const first = message.shares[0]?.ct.buffer;
+          if (first !== undefined) transfer.push(first as ArrayBuffer);
+        }
         results.push({ index: s.index, message, ms: performance.now() - t0 });
       } catch (e) {
         if (!isSecAggError(e)) throw e;
