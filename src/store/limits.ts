@@ -45,3 +45,16 @@ assert(
 );
 assert(CHUNK_BYTES / PROFILE_DATA_SHARDS_MIN <= SHARD_BYTES_MAX, 'chunk shard must fit a message');
 assert(Number.isInteger(MANIFEST_CHUNKS_MAX), 'object bound is a whole number of chunks');
+
+/** Size at which a tile's shard log rolls to a new segment file (also the unit of compaction). */
+export const SEGMENT_BYTES_MAX = 128 * 1024 * 1024;
+/** Most bytes one group commit writes (one `writev` plus one `fdatasync`) on a tile. */
+export const SEGMENT_BATCH_BYTES_MAX = 16 * 1024 * 1024;
+/** A sealed segment whose live shard bytes fall under this share of its size is compacted. */
+export const SEGMENT_COMPACT_LIVE_PERCENT_MIN = 50;
+
+assert(
+  SHARD_BYTES_MAX + SHARD_ENVELOPE_BYTES_MAX <= SEGMENT_BATCH_BYTES_MAX,
+  'one shard record fits a batch',
+);
+assert(SEGMENT_BATCH_BYTES_MAX <= SEGMENT_BYTES_MAX, 'a batch fits a segment');

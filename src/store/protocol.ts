@@ -46,13 +46,26 @@ const FRAME_PREFIX_BYTES = 4;
 /** Encodes a request or reply body; a top-level `data` byte field travels as the raw tail. */
 export function encodeBody(value: Record<string, unknown>): Uint8Array {
   const { data, ...rest } = value;
-  const tail = data instanceof Uint8Array ? data : undefined;
-  const head = dagCbor.encode(tail === undefined ? rest : { ...rest, tail: true });
-  const out = new Uint8Array(FRAME_PREFIX_BYTES + head.length + (tail?.length ?? 0));
-  new DataView(out.buffer).setUint32(0, head.length);
-  out.set(head, FRAME_PREFIX_BYTES);
-  if (tail !== undefined) out.set(tail, FRAME_PREFIX_BYTES + head.length);
-  return out;
+  if (!(data instanceof Uint8Array)) return allocFrame(rest, 0).frame;
+  const { frame, tail } = allocFrame(rest, data.length);
+  tail.set(data);
+  return frame;
+}
+
+/**
+ * Allocates the frame of `value` followed by a raw tail of `tailBytes` that the caller fills
+ * (all of it: the memory is not zeroed). Lets a shard be produced in place (erasure-coded or
+ * read from disk straight into the message) instead of being copied into it.
+ */
+export function allocFrame(
+  value: Record<string, unknown>,
+  tailBytes: number,
+): { frame: Uint8Array; tail: Uint8Array } {
+  const head = dagCbor.encode(tailBytes > 0 ? { ...value, tail: true } : value);
+  const frame = Buffer.allocUnsafe(FRAME_PREFIX_BYTES + head.length + tailBytes);
+  frame.writeUInt32BE(head.length, 0);
+  frame.set(head, FRAME_PREFIX_BYTES);
+  return { frame, tail: frame.subarray(FRAME_PREFIX_BYTES + head.length) };
 }
 
 /** Decodes a request body. @throws {StoreError} `STORE_BAD_REPLY` on garbage */

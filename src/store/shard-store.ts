@@ -48,10 +48,12 @@ export interface ShardStore {
   /** Stores a shard durably before returning (the caller acknowledges only after this). */
   put(header: ShardHeader, data: Uint8Array): Promise<ShardRecord>;
   /**
-   * Returns the shard bytes after checking them against the stored checksum.
+   * Returns the shard bytes after checking them against the stored checksum. With `into` of
+   * exactly the shard's length, the bytes are placed there and `data` is `into` (a reply frame
+   * can then carry them without another copy).
    * @throws {StoreError} `STORE_NOT_FOUND`; `STORE_SHARD_CORRUPT` (the shard is then removed).
    */
-  get(block: string, index: number): { record: ShardRecord; data: Uint8Array };
+  get(block: string, index: number, into?: Uint8Array): { record: ShardRecord; data: Uint8Array };
   /** The record of a shard, if stored (no checksum check). */
   stat(block: string, index: number): ShardRecord | undefined;
   /** Checks a shard against its checksum; a corrupt shard is removed. */
@@ -114,12 +116,16 @@ export class MemoryShardStore implements ShardStore {
     return record;
   }
 
-  get(block: string, index: number): { record: ShardRecord; data: Uint8Array } {
+  get(block: string, index: number, into?: Uint8Array): { record: ShardRecord; data: Uint8Array } {
     const e = this.shards.get(key(block, index));
     if (e === undefined) throw notFound(block, index);
     if (toHex(sha256(e.data)) !== e.record.sha256) {
       this.quarantine(block, index);
       throw corrupt(block, index);
+    }
+    if (into !== undefined && into.length === e.data.length) {
+      into.set(e.data);
+      return { record: e.record, data: into };
     }
     return { record: e.record, data: e.data };
   }

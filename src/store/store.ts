@@ -41,6 +41,7 @@ import {
   topologyTiles,
 } from './placement.ts';
 import {
+  allocFrame,
   decodeReply,
   encodeBody,
   type ShardReplies,
@@ -51,9 +52,10 @@ import type { ShardHeader, ShardRecord } from './shard-store.ts';
 import {
   CodecCache,
   type CodecFactory,
-  encodeStripe,
+  encodeStripeInto,
   joinStripe,
   reedSolomonCodec,
+  shardLength,
 } from './stripe.ts';
 
 /** Why a shard could not be used. */
@@ -211,7 +213,15 @@ export class DistributedStore {
     tile: string,
     req: Extract<ShardRequest, { op: O }>,
   ): Promise<ShardReplies[O]> {
-    const msg = await this.transport.request(tileSubject(tile), encodeBody(req), {
+    return this.callFrame<O>(tile, encodeBody(req));
+  }
+
+  /** Sends an already framed request (see {@link allocFrame}). */
+  private async callFrame<O extends ShardRequest['op']>(
+    tile: string,
+    frame: Uint8Array,
+  ): Promise<ShardReplies[O]> {
+    const msg = await this.transport.request(tileSubject(tile), frame, {
       timeoutMs: this.timeoutMs,
     });
     return decodeReply<ShardReplies[O]>(msg.data, tile);
@@ -241,19 +251,31 @@ export class DistributedStore {
     const block = cid.toString();
     const { k, m } = profile;
     const homes = this.placement().place(block, profile);
-    const shards = encodeStripe(this.codecs.get(k, m), bytes, k, m);
+    // Each shard is produced in the tail of the message that carries it: the block is copied
+    // once, parity is computed in place, nothing is re-framed.
+    const len = shardLength(bytes.length, k);
+    const frames = Array.from({ length: k + m }, (_, index) => {
+      const header: ShardHeader = {
+        block,
+        index,
+        k,
+        m,
+        blockBytes: bytes.length,
+        profile: profile.name,
+      };
+      return allocFrame({ op: 'put', header }, len);
+    });
+    encodeStripeInto(
+      this.codecs.get(k, m),
+      bytes,
+      frames.map((f) => f.tail),
+      k,
+      m,
+    );
     const results = await Promise.all(
-      shards.map(async (data, index) => {
-        const header: ShardHeader = {
-          block,
-          index,
-          k,
-          m,
-          blockBytes: bytes.length,
-          profile: profile.name,
-        };
+      frames.map(async ({ frame }, index) => {
         try {
-          await this.call(homes[index] as string, { op: 'put', header, data });
+          await this.callFrame<'put'>(homes[index] as string, frame);
           return undefined;
         } catch (e) {
           this.stats.shardWriteFailures++;

@@ -12,6 +12,8 @@ export interface ErasureCodec {
   encode(data: Uint8Array[]): Uint8Array[];
   /** Returns all k + m shards from any k of them (others undefined). */
   reconstruct(shards: (Uint8Array | undefined)[]): Uint8Array[];
+  /** Optional: computes the parity into caller-owned buffers (no allocation, no copy). */
+  encodeInto?(data: readonly Uint8Array[], parity: readonly Uint8Array[]): void;
 }
 
 /** Builds a codec for k data and m parity shards. */
@@ -39,6 +41,41 @@ export function encodeStripe(
   const parity = codec.encode(data);
   assert(parity.length === m, 'codec returned m parity shards');
   return [...data, ...parity];
+}
+
+/**
+ * Erasure-codes a block into k + m caller-provided shard buffers of {@link shardLength} bytes
+ * each (for example the tails of the messages that will carry them): data shards are copied in
+ * and zero-padded, parity is computed in place. One copy of the block, no other allocation.
+ */
+export function encodeStripeInto(
+  codec: ErasureCodec,
+  block: Uint8Array,
+  shards: readonly Uint8Array[],
+  k: number,
+  m: number,
+): void {
+  const len = shardLength(block.length, k);
+  assert(shards.length === k + m, 'k + m shard buffers');
+  for (let i = 0; i < k; i++) {
+    const dst = shards[i] as Uint8Array;
+    assert(dst.length === len, 'shard buffers of the shard length');
+    const src = block.subarray(
+      Math.min(block.length, i * len),
+      Math.min(block.length, (i + 1) * len),
+    );
+    dst.set(src);
+    if (src.length < len) dst.fill(0, src.length);
+  }
+  const data = shards.slice(0, k);
+  const parity = shards.slice(k);
+  if (codec.encodeInto !== undefined) {
+    codec.encodeInto(data, parity);
+    return;
+  }
+  const out = codec.encode(data);
+  assert(out.length === m, 'codec returned m parity shards');
+  for (let j = 0; j < m; j++) (parity[j] as Uint8Array).set(out[j] as Uint8Array);
 }
 
 /** Joins the first k shards of a full stripe and cuts the padding. */

@@ -86,28 +86,33 @@ describe('crash safety of the on-disk store (kill -9 during puts)', () => {
       const st = await cluster.store.stat(victim.cid);
       const shard = st.stripes[0]?.shards[0] as { tile: string; index: number };
       const disk = cluster.tiles.get(shard.tile)?.store as DiskShardStore;
-      const path = disk.pathOf(victim.cid, shard.index);
-      const bytes = readFileSync(path);
-      bytes.fill(0, 0, Math.min(bytes.length, 512));
-      writeFileSync(path, bytes);
+      const at = disk.locate(victim.cid, shard.index) as {
+        path: string;
+        offset: number;
+        length: number;
+      };
+      const bytes = readFileSync(at.path);
+      bytes.fill(0, at.offset, at.offset + Math.min(at.length, 512));
+      writeFileSync(at.path, bytes);
       expect(() => disk.get(victim.cid, shard.index)).toThrow(
         expect.objectContaining({ code: 'STORE_SHARD_CORRUPT' }),
       );
       // Rot another shard of it and read: reconstructed from the others, bit-exact, healed.
       const shard1 = st.stripes[0]?.shards[1] as { tile: string; index: number };
       const disk1 = cluster.tiles.get(shard1.tile)?.store as DiskShardStore;
-      const p1 = disk1.pathOf(victim.cid, shard1.index);
-      const b1 = readFileSync(p1);
-      b1[0] = (b1[0] ?? 0) ^ 1;
-      writeFileSync(p1, b1);
+      const at1 = disk1.locate(victim.cid, shard1.index) as { path: string; offset: number };
+      const b1 = readFileSync(at1.path);
+      b1[at1.offset] = (b1[at1.offset] ?? 0) ^ 1;
+      writeFileSync(at1.path, b1);
       const got = await cluster.store.getBytes(victim.cid);
       expect(Buffer.compare(Buffer.from(got), Buffer.from(bytesOf(victim.len, victim.seed)))).toBe(
         0,
       );
       expect(disk1.check(victim.cid, shard1.index)).toBe('ok');
-      // No temp files survive a restart.
+      // Only segment files live in the log directory after a restart.
       for (const tile of cluster.tiles.keys())
-        expect(readdirSync(join(dataDir, 'nodes', tile, 'store', 'tmp'))).toEqual([]);
+        for (const f of readdirSync(join(dataDir, 'nodes', tile, 'store', 'segments')))
+          expect(f).toMatch(/^\d{10}\.seg$/);
     } finally {
       await cluster.close();
       await fabric.stop();
