@@ -89,14 +89,23 @@ export function checkSupported(cid: CID): void {
  * reconstruction from wrong shards can never be returned as data.
  * @throws {StoreError} `STORE_CID_MISMATCH`
  */
-export function verifyBlock(cid: CID, bytes: Uint8Array): void {
-  const want = cid.multihash.digest;
-  const got = sha256(bytes);
-  if (got.length !== want.length || !got.every((b, i) => b === want[i])) {
+export function verifyBlock(cid: CID, bytes: Uint8Array | readonly Uint8Array[]): void {
+  if (!hashesTo(cid, bytes)) {
+    const n = bytes instanceof Uint8Array ? bytes.length : bytes.reduce((t, p) => t + p.length, 0);
     throw new StoreError(StoreErrorCode.CidMismatch, `block does not hash to ${cid.toString()}`, {
-      details: { cid: cid.toString(), bytes: bytes.length },
+      details: { cid: cid.toString(), bytes: n },
     });
   }
+}
+
+/** Whether a block, whole or as consecutive parts (hashed in order, never joined), hashes to `cid`. */
+export function hashesTo(cid: CID, bytes: Uint8Array | readonly Uint8Array[]): boolean {
+  const h = createHash('sha256');
+  if (bytes instanceof Uint8Array) h.update(bytes);
+  else for (const p of bytes) h.update(p);
+  const got = h.digest();
+  const want = cid.multihash.digest;
+  return got.length === want.length && got.equals(want);
 }
 
 /** The manifest of a large object: the dag-cbor root block linking its chunks in order. */

@@ -18,16 +18,15 @@ import { verifyBlock } from './cid.ts';
 import { PlacementMap, type Profile, resolveProfile, topologyTiles } from './placement.ts';
 import type { ShardRecord } from './shard-store.ts';
 import { classify, type DistributedStore, type ShardProblem } from './store.ts';
-import {
-  CodecCache,
-  type CodecFactory,
-  encodeStripe,
-  joinStripe,
-  reedSolomonCodec,
-} from './stripe.ts';
+import { CodecCache, type CodecFactory, reedSolomonCodec, stripeParts } from './stripe.ts';
 
-/** Stripes repaired concurrently (bounds memory to about this many blocks). */
-export const REPAIR_STRIPES_IN_FLIGHT_MAX = 4;
+/**
+ * Stripes repaired concurrently. Bounds memory: each holds at most its k + m shards (about
+ * (k + m) / k MiB for a 1 MiB chunk, so 16 stripes of 4+2 keep about 24 MiB), and lets the
+ * reads, the rebuild and the writes of different stripes overlap (the new homes then group
+ * their commits).
+ */
+export const REPAIR_STRIPES_IN_FLIGHT_MAX = 16;
 
 /** A stripe as the inventory sees it. */
 interface StripeInventory {
@@ -257,29 +256,31 @@ async function repairStripe(
         return out;
       }
       const full = needed.some((i) => shards[i] === undefined)
-        ? rebuild(codecs, s, shards)
+        ? rebuild(codecs, s, shards, needed)
         : (shards as Uint8Array[]);
-      for (const i of needed) {
-        const data = full[i] as Uint8Array;
-        const header = {
-          block: s.block,
-          index: i,
-          k: s.k,
-          m: s.m,
-          blockBytes: s.blockBytes,
-          profile: s.profile,
-        };
-        try {
-          await store.call(homes[i] as string, { op: 'put', header, data });
-          out.repaired++;
-          out.bytes += data.length;
-        } catch (e) {
-          store.log.warn(
-            { block: s.block, index: i, tile: homes[i], err: String(e) },
-            'repair write failed',
-          );
-        }
-      }
+      await Promise.all(
+        needed.map(async (i) => {
+          const data = full[i] as Uint8Array;
+          const header = {
+            block: s.block,
+            index: i,
+            k: s.k,
+            m: s.m,
+            blockBytes: s.blockBytes,
+            profile: s.profile,
+          };
+          try {
+            await store.call(homes[i] as string, { op: 'put', header, data });
+            out.repaired++;
+            out.bytes += data.length;
+          } catch (e) {
+            store.log.warn(
+              { block: s.block, index: i, tile: homes[i], err: String(e) },
+              'repair write failed',
+            );
+          }
+        }),
+      );
     } finally {
       pending(-needed.length);
     }
@@ -357,17 +358,34 @@ async function canRebuild(
   return have >= s.k;
 }
 
+/**
+ * Rebuilds the needed shards of a stripe and checks the block against its CID before anything
+ * is written: a shard that passed its own checksum but was written wrong must never spread.
+ * No re-encode is needed: if the block the decoder produced hashes to the CID, the k shards it
+ * decoded from are the true ones (an MDS code maps the block one-to-one onto any k shards), so
+ * every shard it rebuilt from them is right as well.
+ */
 function rebuild(
   codecs: CodecCache,
   s: StripeInventory,
   shards: (Uint8Array | undefined)[],
+  needed: readonly number[],
 ): Uint8Array[] {
-  const full = codecs.get(s.k, s.m).reconstruct(shards);
-  // The rebuilt block must hash to its CID before any rebuilt shard is written: a shard that
-  // passed its own checksum but was written wrong must never spread.
-  const bytes = joinStripe(full, s.k, s.blockBytes);
-  verifyBlock(CID.parse(s.block), bytes);
-  return encodeStripe(codecs.get(s.k, s.m), bytes, s.k, s.m);
+  const codec = codecs.get(s.k, s.m);
+  // Rebuild the needed shards from the others when they suffice, rather than trusting a copy
+  // fetched for one of them.
+  const others = shards.map((x, i) => (needed.includes(i) ? undefined : x));
+  const fromOthers = others.filter((x) => x !== undefined).length >= s.k;
+  const full = codec.reconstruct(fromOthers ? others : shards);
+  verifyBlock(CID.parse(s.block), stripeParts(full, s.k, s.blockBytes));
+  if (!fromOthers) {
+    // The decoder reads the first k present shards, so every data shard is decoded or was
+    // used (and is covered by the CID check), but a parity copy it did not read is not:
+    // recompute the parity from the verified data.
+    const parity = codec.encode(full.slice(0, s.k));
+    for (let j = 0; j < s.m; j++) full[s.k + j] = parity[j] as Uint8Array;
+  }
+  return full;
 }
 
 async function removeOrphans(

@@ -19,10 +19,10 @@ import {
   DAG_CBOR_CODE,
   decodeManifest,
   encodeManifest,
+  hashesTo,
   parseCid,
   RAW_CODE,
   rawCid,
-  verifyBlock,
 } from './cid.ts';
 import { StoreError, StoreErrorCode } from './errors.ts';
 import {
@@ -53,9 +53,10 @@ import {
   CodecCache,
   type CodecFactory,
   encodeStripeInto,
-  joinStripe,
+  joinParts,
   reedSolomonCodec,
   shardLength,
+  stripeParts,
 } from './stripe.ts';
 
 /** Why a shard could not be used. */
@@ -317,6 +318,17 @@ export class DistributedStore {
     cid: CID,
     options: { profile?: string; object?: string } = {},
   ): Promise<Uint8Array> {
+    return joinParts(await this.getBlockParts(cid, options));
+  }
+
+  /**
+   * Like {@link getBlock}, but returns the block as consecutive views of its data shards (no
+   * join copy), already verified against the CID as a whole.
+   */
+  async getBlockParts(
+    cid: CID,
+    options: { profile?: string; object?: string } = {},
+  ): Promise<Uint8Array[]> {
     const block = cid.toString();
     let lastUnavailable: StoreError | undefined;
     for (const profile of this.candidateProfiles(block, options.profile)) {
@@ -357,7 +369,8 @@ export class DistributedStore {
     return out;
   }
 
-  private async readStripe(cid: CID, profile: Profile, object: string): Promise<Uint8Array> {
+  /** Reads one stripe; returns the block as views of its data shards, verified against the CID. */
+  private async readStripe(cid: CID, profile: Profile, object: string): Promise<Uint8Array[]> {
     const block = cid.toString();
     const { k, m } = profile;
     const homes = this.placement().place(block, profile);
@@ -403,8 +416,8 @@ export class DistributedStore {
       full = this.codecs.get(k, m).reconstruct(shards);
       this.stats.reconstructions++;
     }
-    let bytes = joinStripe(full, k, rec.blockBytes);
-    if (!hashesTo(cid, bytes)) {
+    let parts = stripeParts(full, k, rec.blockBytes);
+    if (!hashesTo(cid, parts)) {
       // A shard passed its tile's checksum yet is wrong (a lying or buggy tile). Fetch every
       // shard and try leaving each one out: with one liar and m ≥ 1 this finds the block.
       const found = await this.excludeLiar(cid, profile, homes, got, rec.blockBytes);
@@ -415,7 +428,7 @@ export class DistributedStore {
           { details: { object, block } },
         );
       }
-      ({ bytes, full } = found);
+      ({ parts, full } = found);
     }
     await this.heal(got, full, homes, {
       block,
@@ -426,8 +439,8 @@ export class DistributedStore {
       profile: profile.name,
     });
     this.stats.blocksRead++;
-    this.stats.bytesRead += bytes.length;
-    return bytes;
+    this.stats.bytesRead += rec.blockBytes;
+    return parts;
   }
 
   /** Fetches every shard and looks for the one whose removal makes the block hash to its CID. */
@@ -437,7 +450,7 @@ export class DistributedStore {
     homes: readonly string[],
     got: (Fetched | undefined)[],
     blockBytes: number,
-  ): Promise<{ bytes: Uint8Array; full: Uint8Array[] } | undefined> {
+  ): Promise<{ parts: Uint8Array[]; full: Uint8Array[] } | undefined> {
     const { k, m } = profile;
     const block = cid.toString();
     await Promise.all(
@@ -451,8 +464,8 @@ export class DistributedStore {
       const without = shards.map((s, i) => (i === liar ? undefined : s));
       if (without.filter((s) => s !== undefined).length < k) continue;
       const full = this.codecs.get(k, m).reconstruct(without);
-      const bytes = joinStripe(full, k, blockBytes);
-      if (hashesTo(cid, bytes)) {
+      const parts = stripeParts(full, k, blockBytes);
+      if (hashesTo(cid, parts)) {
         this.log.warn(
           { block, index: liar, tile: homes[liar] },
           'shard passed its checksum but was wrong; rewriting it',
@@ -463,7 +476,7 @@ export class DistributedStore {
           problem: 'corrupt',
           detail: 'wrong content behind a valid checksum',
         };
-        return { bytes, full };
+        return { parts, full };
       }
     }
     return undefined;
@@ -565,25 +578,25 @@ export class DistributedStore {
   }
 
   /**
-   * Streams an object out, chunk by chunk, prefetching at most
-   * {@link STREAM_BLOCKS_IN_FLIGHT_MAX} chunks. Every chunk is verified against its CID.
+   * Streams an object out, prefetching at most {@link STREAM_BLOCKS_IN_FLIGHT_MAX} chunks. Each
+   * chunk is verified against its CID as a whole, then yielded as the views of its data shards
+   * (no join copy), in order.
    * @throws {StoreError} `STORE_NOT_FOUND`, `STORE_UNAVAILABLE` naming the object and shards
    */
   async *get(cidText: string | CID): AsyncGenerator<Uint8Array> {
     const cid = typeof cidText === 'string' ? parseCid(cidText) : cidText;
     const object = cid.toString();
-    const root = await this.getBlock(cid, { object });
     if (cid.code === RAW_CODE) {
-      yield root;
+      yield* await this.getBlockParts(cid, { object });
       return;
     }
-    const manifest = decodeManifest(root);
+    const manifest = decodeManifest(await this.getBlock(cid, { object }));
     const hint = this.catalog.getPin(object)?.profile;
-    const queue: Promise<Uint8Array>[] = [];
+    const queue: Promise<Uint8Array[]>[] = [];
     let next = 0;
     const refill = (): void => {
       while (next < manifest.chunks.length && queue.length < STREAM_BLOCKS_IN_FLIGHT_MAX) {
-        const p = this.getBlock(manifest.chunks[next++] as CID, {
+        const p = this.getBlockParts(manifest.chunks[next++] as CID, {
           object,
           ...(hint === undefined ? {} : { profile: hint }),
         });
@@ -593,15 +606,16 @@ export class DistributedStore {
     };
     refill();
     for (let i = 0; i < manifest.chunks.length; i++) {
-      const bytes = await (queue.shift() as Promise<Uint8Array>);
-      if (bytes.length !== chunkLength(manifest.size, i)) {
+      const parts = await (queue.shift() as Promise<Uint8Array[]>);
+      const n = parts.reduce((t, p) => t + p.length, 0);
+      if (n !== chunkLength(manifest.size, i)) {
         throw new StoreError(
           StoreErrorCode.BadManifest,
-          `object ${object}: chunk ${i} has ${bytes.length} bytes, manifest says ${chunkLength(manifest.size, i)}`,
+          `object ${object}: chunk ${i} has ${n} bytes, manifest says ${chunkLength(manifest.size, i)}`,
         );
       }
       refill();
-      yield bytes;
+      yield* parts;
     }
   }
 
@@ -791,15 +805,6 @@ export class DistributedStore {
     const n = (this.inflightBlocks.get(block) ?? 1) - 1;
     if (n <= 0) this.inflightBlocks.delete(block);
     else this.inflightBlocks.set(block, n);
-  }
-}
-
-function hashesTo(cid: CID, bytes: Uint8Array): boolean {
-  try {
-    verifyBlock(cid, bytes);
-    return true;
-  } catch {
-    return false;
   }
 }
 

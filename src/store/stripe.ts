@@ -95,6 +95,39 @@ export function joinStripe(
   return out.subarray(0, blockBytes);
 }
 
+/**
+ * The block as views of its data shards (no copy): the first k shards cut to `blockBytes`,
+ * empty shards dropped. Hash them in order to check the block against its CID.
+ */
+export function stripeParts(
+  shards: readonly Uint8Array[],
+  k: number,
+  blockBytes: number,
+): Uint8Array[] {
+  const first = shards[0];
+  assert(first !== undefined, 'stripe has shards');
+  const len = first.length;
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < k && i * len < blockBytes; i++) {
+    const s = shards[i];
+    assert(s !== undefined && s.length === len, 'equal data shards');
+    out.push(s.subarray(0, Math.min(len, blockBytes - i * len)));
+  }
+  return out;
+}
+
+/** Joins block parts into one buffer (no copy when there is a single part). */
+export function joinParts(parts: readonly Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0] as Uint8Array;
+  const out = Buffer.allocUnsafe(parts.reduce((n, p) => n + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
 /** Caches one codec per (k, m): building the matrices costs more than a small encode. */
 export class CodecCache {
   private readonly codecs = new Map<string, ErasureCodec>();
