@@ -16,7 +16,8 @@
 import { CID } from 'multiformats/cid';
 import { verifyBlock } from './cid.ts';
 import { PlacementMap, type Profile, resolveProfile, topologyTiles } from './placement.ts';
-import type { ShardRecord } from './shard-store.ts';
+import { allocFrame } from './protocol.ts';
+import type { ShardHeader, ShardRecord } from './shard-store.ts';
 import { classify, type DistributedStore, type ShardProblem } from './store.ts';
 import { CodecCache, type CodecFactory, reedSolomonCodec, stripeParts } from './stripe.ts';
 
@@ -255,22 +256,31 @@ async function repairStripe(
         out.unrecoverable = true;
         return out;
       }
-      const full = needed.some((i) => shards[i] === undefined)
-        ? rebuild(codecs, s, shards, needed)
-        : (shards as Uint8Array[]);
-      await Promise.all(
-        needed.map(async (i) => {
-          const data = full[i] as Uint8Array;
-          const header = {
+      // Each needed shard is rebuilt (or copied) straight into the message that carries it.
+      const len = (shards.find((x) => x !== undefined) as Uint8Array).length;
+      const frames = new Map(
+        needed.map((index) => {
+          const header: ShardHeader = {
             block: s.block,
-            index: i,
+            index,
             k: s.k,
             m: s.m,
             blockBytes: s.blockBytes,
             profile: s.profile,
           };
+          return [index, allocFrame({ op: 'put', header }, len)] as const;
+        }),
+      );
+      const full = needed.some((i) => shards[i] === undefined)
+        ? rebuild(codecs, s, shards, needed, (i) => frames.get(i)?.tail)
+        : (shards as Uint8Array[]);
+      await Promise.all(
+        needed.map(async (i) => {
+          const { frame, tail } = frames.get(i) as { frame: Uint8Array; tail: Uint8Array };
+          const data = full[i] as Uint8Array;
+          if (data !== tail) tail.set(data);
           try {
-            await store.call(homes[i] as string, { op: 'put', header, data });
+            await store.callFrame<'put'>(homes[i] as string, frame);
             out.repaired++;
             out.bytes += data.length;
           } catch (e) {
@@ -370,13 +380,22 @@ function rebuild(
   s: StripeInventory,
   shards: (Uint8Array | undefined)[],
   needed: readonly number[],
+  target: (index: number) => Uint8Array | undefined,
 ): Uint8Array[] {
   const codec = codecs.get(s.k, s.m);
   // Rebuild the needed shards from the others when they suffice, rather than trusting a copy
   // fetched for one of them.
   const others = shards.map((x, i) => (needed.includes(i) ? undefined : x));
   const fromOthers = others.filter((x) => x !== undefined).length >= s.k;
-  const full = codec.reconstruct(fromOthers ? others : shards);
+  const input = fromOthers ? others : shards;
+  const len = (input.find((x) => x !== undefined) as Uint8Array).length;
+  const buffers = input.flatMap((x, i) =>
+    x === undefined ? [target(i) ?? Buffer.allocUnsafe(len)] : [],
+  );
+  const full =
+    codec.reconstructInto === undefined
+      ? codec.reconstruct(input)
+      : codec.reconstructInto(input, buffers);
   verifyBlock(CID.parse(s.block), stripeParts(full, s.k, s.blockBytes));
   if (!fromOthers) {
     // The decoder reads the first k present shards, so every data shard is decoded or was

@@ -217,8 +217,12 @@ export class DistributedStore {
     return this.callFrame<O>(tile, encodeBody(req));
   }
 
-  /** Sends an already framed request (see {@link allocFrame}). */
-  private async callFrame<O extends ShardRequest['op']>(
+  /**
+   * Sends an already framed request: a frame from `allocFrame` whose tail the caller filled
+   * in place (a shard encoded or rebuilt straight into the message that carries it).
+   * @throws {StoreError | TransportError}
+   */
+  async callFrame<O extends ShardRequest['op']>(
     tile: string,
     frame: Uint8Array,
   ): Promise<ShardReplies[O]> {

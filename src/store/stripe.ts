@@ -14,6 +14,14 @@ export interface ErasureCodec {
   reconstruct(shards: (Uint8Array | undefined)[]): Uint8Array[];
   /** Optional: computes the parity into caller-owned buffers (no allocation, no copy). */
   encodeInto?(data: readonly Uint8Array[], parity: readonly Uint8Array[]): void;
+  /**
+   * Optional: like `reconstruct`, but the j-th missing shard (in index order) is written into
+   * `buffers[j]` (no allocation, no copy).
+   */
+  reconstructInto?(
+    shards: readonly (Uint8Array | undefined)[],
+    buffers: readonly Uint8Array[],
+  ): Uint8Array[];
 }
 
 /** Builds a codec for k data and m parity shards. */
