@@ -1,9 +1,18 @@
 /**
  * The hub agent: knows its pods from their signed periodic summaries (a pod name is bound to
  * the key it first announced with), redirects tiles whose pod is full, draining or gone to a
- * sibling with room, and acknowledges the membership events pods buffered while cut off.
+ * sibling with room, and acknowledges the membership events pods buffered while cut off. With a
+ * {@link RegionDirectory} it also publishes its pods to its region's directory every renew
+ * period and, when none of its own pods has room, redirects to a pod of a sibling hub.
  */
-import type { Clock, Logger, MembershipEvent, Subscription, Transport } from '../core/index.ts';
+import type {
+  Clock,
+  Logger,
+  MembershipEvent,
+  Subscription,
+  TimerHandle,
+  Transport,
+} from '../core/index.ts';
 import {
   eventBatchSchema,
   type Podstat,
@@ -11,6 +20,7 @@ import {
   redirectRequestSchema,
   Subjects,
 } from './messages.ts';
+import type { RegionDirectory } from './region-directory.ts';
 import { decodeJson, encodeJson, WireVerifier } from './wire.ts';
 
 /** Pod summaries older than this many renew periods do not count for redirects. */
@@ -26,6 +36,8 @@ export interface HubAgentInit {
   readonly renewMs: number;
   /** Called with every event batch a pod sends up. */
   readonly onEvents?: (pod: string, events: readonly MembershipEvent[]) => void;
+  /** The region's directory (JetStream KV in the region's domain); absent: own pods only. */
+  readonly region?: RegionDirectory;
 }
 
 /** A hub's agent. */
@@ -34,7 +46,9 @@ export class HubAgent {
   private readonly verifier: WireVerifier;
   private readonly pods = new Map<string, Podstat & { seenMs: number }>();
   private readonly subs: Subscription[] = [];
-  private counters = { podstats: 0, redirects: 0, eventsReceived: 0 };
+  private counters = { podstats: 0, redirects: 0, regionRedirects: 0, eventsReceived: 0 };
+  private regionTimer: TimerHandle | undefined;
+  private regionTick: Promise<void> | undefined;
 
   constructor(private readonly init: HubAgentInit) {
     this.name = init.name;
@@ -75,11 +89,22 @@ export class HubAgent {
         queue: 'hubs',
       }),
     );
+    if (this.init.region !== undefined) {
+      this.regionTimer = this.init.clock.setInterval(() => this.publishRegion(), this.init.renewMs);
+      this.publishRegion();
+    }
   }
 
-  /** Unsubscribes. */
+  /** Unsubscribes and stops publishing to the region. */
   stop(): void {
     for (const s of this.subs.splice(0)) s.unsubscribe();
+    if (this.regionTimer !== undefined) this.init.clock.clearTimer(this.regionTimer);
+    this.regionTimer = undefined;
+  }
+
+  /** Resolves when the region publish in flight (if any) is done. */
+  async settled(): Promise<void> {
+    await this.regionTick;
   }
 
   /** Pods heard from, with their last summary. */
@@ -87,14 +112,49 @@ export class HubAgent {
     return [...this.pods.values()];
   }
 
-  /** Counters, including wire rejections. */
+  /** Counters, including wire rejections and the region directory's. */
   status(): Record<string, number> {
-    return { pods: this.pods.size, ...this.counters, wireRejected: this.verifier.rejected };
+    const r = this.init.region;
+    return {
+      pods: this.pods.size,
+      ...this.counters,
+      wireRejected: this.verifier.rejected,
+      ...(r === undefined
+        ? {}
+        : {
+            regionConnected: r.connected ? 1 : 0,
+            regionPublished: r.counters.published,
+            regionFailures: r.counters.failures,
+            regionHubs: r.hubs().filter((h) => h.fresh).length,
+          }),
+    };
   }
 
   /** Wire rejection counters by reason. */
   wireStats(): Record<string, number> {
     return this.verifier.stats();
+  }
+
+  /** Fresh pod summaries, as the region directory lists them. */
+  private freshPods(): Podstat[] {
+    const now = this.init.clock.now();
+    return [...this.pods.values()].filter(
+      (p) => now - p.seenMs <= PODSTAT_FRESH_PERIODS * this.init.renewMs,
+    );
+  }
+
+  private publishRegion(): void {
+    const region = this.init.region;
+    if (region === undefined || this.regionTick !== undefined) return;
+    const pods = this.freshPods().map((p) => ({
+      pod: p.pod,
+      url: p.url,
+      tiles: p.tiles,
+      tilesMax: p.tilesMax,
+    }));
+    this.regionTick = region.tick(pods).finally(() => {
+      this.regionTick = undefined;
+    });
   }
 
   private isOwnPod(pod: string): boolean {
@@ -140,6 +200,13 @@ export class HubAgent {
         best = p;
     }
     this.counters.redirects++;
-    respond(encodeJson(best === undefined ? null : { pod: best.pod, url: best.url }));
+    if (best === undefined) {
+      // None of ours has room: a sibling hub's pod from the region directory, if any.
+      const sibling = this.init.region?.siblingPod(exclude);
+      if (sibling !== undefined) this.counters.regionRedirects++;
+      respond(encodeJson(sibling ?? null));
+      return;
+    }
+    respond(encodeJson({ pod: best.pod, url: best.url }));
   }
 }

@@ -16,6 +16,7 @@ export * from './nats-server.ts';
 export * from './nats-transport.ts';
 export * from './node-process.ts';
 export * from './pod-agent.ts';
+export * from './region-directory.ts';
 export * from './scheduler.ts';
 export * from './state-store.ts';
 export * from './tile-agent.ts';

@@ -177,10 +177,12 @@ export class LocalFabric {
     mkdirSync(confDir, { recursive: true });
     mkdirSync(logDir, { recursive: true });
     const t = this.options.topology;
-    const order = ['region', 'hub', 'pod'];
+    const order = ['region', 'store', 'hub', 'pod'];
     const plans = [...this.plans].sort((a, b) => order.indexOf(a.level) - order.indexOf(b.level));
     const nodeSpecs: NodeProcessOptions[] = [];
-    for (const p of plans) nodeSpecs.push(this.nodeOptions(p.level, p.clientUrl, p.node));
+    // A region store is a JetStream server only: the region's process reaches it by domain.
+    for (const p of plans)
+      if (p.level !== 'store') nodeSpecs.push(this.nodeOptions(p.level, p.clientUrl, p.node));
     if (this.options.tiles !== false) {
       for (const p of plans.filter((x) => x.level === 'pod')) {
         const tiles = t.nodes.get(p.node)?.children ?? [];
@@ -226,7 +228,7 @@ export class LocalFabric {
     for (const role of ['tile', 'pod', 'hub', 'region'] as const) {
       await Promise.all(this.nodes.filter((n) => n.options.role === role).map((n) => n.stop()));
     }
-    const order = ['pod', 'hub', 'region'];
+    const order = ['pod', 'hub', 'store', 'region'];
     const plans = [...this.plans].sort((a, b) => order.indexOf(a.level) - order.indexOf(b.level));
     for (const p of plans) await this.servers.get(p.node)?.stop();
   }

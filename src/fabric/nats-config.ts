@@ -7,9 +7,19 @@
  *    firewalls, and the child keeps serving its own clients when the uplink is gone);
  *  - regions join through **gateways** into one supercluster (the global tier); a DTN-only
  *    region has no gateway: it is reached through the dtn layer, never NATS;
- *  - every server runs JetStream with its own **domain** (its name, dots as dashes), so each
- *    leaf island keeps durable state (membership and desired state in KV buckets) while
- *    disconnected, and `$JS.<domain>.API` reaches it from elsewhere.
+ *  - every hub and pod server runs JetStream with its own **domain** (its name, dots as dashes),
+ *    so each leaf island keeps durable state (membership and desired state in KV buckets) while
+ *    disconnected, and `$JS.<domain>.API` reaches it from elsewhere;
+ *  - a gateway region cannot run JetStream itself on 2.9.10 (a gateway turns JetStream into
+ *    clustered mode, and clustered JetStream spans the whole supercluster with one meta group,
+ *    see docs/fabric.md), so each such region gets a small **region store** server beside it:
+ *    a JetStream-only leaf of the region server with domain = the region's name, an island of
+ *    its own like the hubs and pods. A DTN-only region (no gateway) runs JetStream itself;
+ *  - a parent **advertises** exactly the address its children dial (`leafnodes.advertise`):
+ *    nats-server (2.9 up to at least 2.14) always puts the parent's leafnode URL into the INFO
+ *    it sends a child, whatever `no_advertise` says (that flag only concerns cluster peers), and
+ *    the child adds it to its reconnect list, so without `advertise` a child behind a relay or a
+ *    NAT reconnects straight to the listen address when its path breaks.
  *
  * Only nats-server 2.9.10 features are used (the Debian package); see docs/fabric.md for the
  * newer ones we would like.
@@ -40,14 +50,19 @@ export interface NatsServerPorts {
   readonly http: number | undefined;
 }
 
+/** Kind of a generated server: one per region/hub/pod node, plus region stores. */
+export type NatsServerLevel = 'region' | 'hub' | 'pod' | 'store';
+
 /** One generated server. */
 export interface NatsServerPlan {
-  /** Topology node the server belongs to (region, hub or pod). */
+  /** Server name and key of the plan: the topology node (region, hub or pod) it serves, or
+   * `<region>-js` for a region store ({@link regionStoreName}). */
   readonly node: string;
-  readonly level: 'region' | 'hub' | 'pod';
+  readonly level: NatsServerLevel;
   /** Parent server's node name, when this server is a leaf. */
   readonly parent: string | undefined;
-  /** JetStream domain, undefined for a gateway (region) server, which routes only. */
+  /** JetStream domain, undefined for a gateway (region) server, which routes only (its
+   * region's domain is served by the region store). */
   readonly domain: string | undefined;
   readonly ports: NatsServerPorts;
   readonly clientUrl: string;
@@ -70,8 +85,15 @@ export interface NatsConfigOptions {
   /** Root of JetStream store dirs (each server gets `<root>/<node>`). */
   readonly storeRoot: string;
   /** Per-node override of the `host:port` a child dials for its parent's leafnode listener
-   * (through a NAT, a relay, or a test's cuttable proxy). */
+   * (through a NAT, a relay, or a test's cuttable proxy). Keys are child node names (a region
+   * store's key is {@link regionStoreName}). */
   readonly leafRemoteOverrides?: ReadonlyMap<string, string>;
+  /** Per-parent `host:port` the parent advertises to its leaf children (its public address).
+   * Default: the one override all its children share, else its own leafnode listen address. */
+  readonly leafAdvertise?: ReadonlyMap<string, string>;
+  /** Give each gateway region a region-store server with the region's JetStream domain
+   * (default true). */
+  readonly regionStores?: boolean;
   /** Password of the leaf user child servers log in with (generate one per deployment). */
   readonly leafPassword?: string;
   /** Password of the system account user. */
@@ -85,6 +107,11 @@ export function jetstreamDomain(node: string): string {
   return node.replaceAll('.', '-');
 }
 
+/** Server name of a gateway region's JetStream store (a leaf of the region server). */
+export function regionStoreName(region: string): string {
+  return `${region}-js`;
+}
+
 /** Nodes that run a nats-server: regions, hubs and pods (tiles are clients of their pod). */
 export function serverNodes(topology: Topology): TopologyNode[] {
   return [...topology.nodes.values()].filter(
@@ -96,24 +123,65 @@ function q(s: string): string {
   return JSON.stringify(s);
 }
 
+/** One server to generate, before ports and text. */
+interface ServerSpec {
+  readonly name: string;
+  readonly level: NatsServerLevel;
+  readonly parent: string | undefined;
+  /** JetStream domain, or undefined for a routing-only gateway region. */
+  readonly domain: string | undefined;
+  readonly leafListener: boolean;
+  readonly gateway: boolean;
+}
+
+function serverSpecs(topology: Topology, regionStores: boolean): ServerSpec[] {
+  const specs: ServerSpec[] = [];
+  const stores: ServerSpec[] = [];
+  for (const n of serverNodes(topology)) {
+    const gateway = n.level === 'region' && !topology.dtnRegions.includes(n.name);
+    specs.push({
+      name: n.name,
+      level: n.level as 'region' | 'hub' | 'pod',
+      parent: n.level === 'region' ? undefined : n.parent,
+      // nats-server 2.9 turns JetStream into clustered mode as soon as a gateway is configured
+      // (see docs/fabric.md for what that does): a gateway region routes only, and its domain
+      // lives on the region store below.
+      domain: gateway ? undefined : jetstreamDomain(n.name),
+      leafListener: n.level !== 'pod',
+      gateway,
+    });
+    if (gateway && regionStores)
+      stores.push({
+        name: regionStoreName(n.name),
+        level: 'store',
+        parent: n.name,
+        domain: jetstreamDomain(n.name),
+        leafListener: false,
+        gateway: false,
+      });
+  }
+  // Stores last, so the port blocks of region/hub/pod servers do not move when they are added.
+  return [...specs, ...stores];
+}
+
 /** Plans every server of a topology: ports, domains and config text. */
 export function planNatsServers(topology: Topology, options: NatsConfigOptions): NatsServerPlan[] {
-  const nodes = serverNodes(topology);
-  if (nodes.length > NATS_SERVERS_MAX) {
+  const specs = serverSpecs(topology, options.regionStores ?? true);
+  if (specs.length > NATS_SERVERS_MAX) {
     throw new FabricError(
       FabricErrorCode.ConfigInvalid,
-      `topology needs ${nodes.length} servers, more than NATS_SERVERS_MAX (${NATS_SERVERS_MAX})`,
+      `topology needs ${specs.length} servers, more than NATS_SERVERS_MAX (${NATS_SERVERS_MAX})`,
     );
   }
   const base = options.basePort ?? NATS_BASE_PORT_DEFAULT;
   if (
     !Number.isInteger(base) ||
     base < 1024 ||
-    base + NATS_HTTP_PORT_OFFSET + nodes.length > 65_535
+    base + NATS_HTTP_PORT_OFFSET + specs.length > 65_535
   ) {
     throw new FabricError(
       FabricErrorCode.ConfigInvalid,
-      `--base-port ${base} leaves no room for ${nodes.length} servers`,
+      `--base-port ${base} leaves no room for ${specs.length} servers`,
       { details: { field: 'basePort' } },
     );
   }
@@ -130,30 +198,36 @@ export function planNatsServers(topology: Topology, options: NatsConfigOptions):
       });
   }
   const ports = new Map<string, NatsServerPorts>();
-  nodes.forEach((n, i) => {
-    const explicit = options.ports?.get(n.name);
-    const hasChildren = n.level !== 'pod';
-    const isGateway = n.level === 'region' && !topology.dtnRegions.includes(n.name);
+  specs.forEach((n, i) => {
     ports.set(
       n.name,
-      explicit ?? {
+      options.ports?.get(n.name) ?? {
         client: base + i,
-        leaf: hasChildren ? base + NATS_LEAF_PORT_OFFSET + i : undefined,
-        gateway: isGateway ? base + NATS_GATEWAY_PORT_OFFSET + i : undefined,
+        leaf: n.leafListener ? base + NATS_LEAF_PORT_OFFSET + i : undefined,
+        gateway: n.gateway ? base + NATS_GATEWAY_PORT_OFFSET + i : undefined,
         http: monitoring ? base + NATS_HTTP_PORT_OFFSET + i : undefined,
       },
     );
   });
-  const hostOf = (name: string): string => options.hosts?.[name] ?? options.host ?? '127.0.0.1';
-  const gatewayRegions = nodes.filter(
-    (n) => n.level === 'region' && ports.get(n.name)?.gateway !== undefined,
-  );
-  return nodes.map((n) => {
+  const hostOf = (name: string): string =>
+    options.hosts?.[name] ??
+    options.hosts?.[storeRegion(specs, name)] ??
+    options.host ??
+    '127.0.0.1';
+  const dialTarget = (child: string, parent: string): string => {
+    const pp = ports.get(parent);
+    if (pp?.leaf === undefined)
+      throw new FabricError(
+        FabricErrorCode.ConfigInvalid,
+        `parent ${parent} of ${child} has no leafnode listener`,
+      );
+    return options.leafRemoteOverrides?.get(child) ?? `${hostOf(parent)}:${pp.leaf}`;
+  };
+  const gatewayRegions = specs.filter((n) => n.gateway && ports.get(n.name)?.gateway !== undefined);
+  return specs.map((n) => {
     const p = ports.get(n.name) as NatsServerPorts;
     const host = hostOf(n.name);
-    const domain = jetstreamDomain(n.name);
     const storeDir = `${options.storeRoot}/${n.name}`;
-    const parent = n.level === 'region' ? undefined : n.parent;
     const lines: string[] = [
       `# Genesis ${n.level} ${n.name} (generated by genesis topology nats-config)`,
       `server_name: ${q(n.name)}`,
@@ -178,37 +252,37 @@ export function planNatsServers(topology: Topology, options: NatsConfigOptions):
       'no_auth_user: genesis',
     ];
     if (p.http !== undefined) lines.push(`http: ${q(`${host}:${p.http}`)}`);
-    // nats-server 2.9 turns JetStream into clustered mode as soon as a gateway is configured,
-    // which needs routes (a 3-server region cluster). A generated region is one server, so it
-    // routes only; durable state lives in the hub and pod domains below it.
-    const jetstream = p.gateway === undefined;
-    if (jetstream)
+    if (n.domain !== undefined)
       lines.push(
         'jetstream {',
         `  store_dir: ${q(storeDir)}`,
-        `  domain: ${q(domain)}`,
+        `  domain: ${q(n.domain)}`,
         `  max_memory_store: ${JETSTREAM_MEMORY_BYTES_MAX}`,
         `  max_file_store: ${JETSTREAM_FILE_BYTES_MAX}`,
         '}',
       );
     const leafLines: string[] = [];
     if (p.leaf !== undefined) {
-      // Children must dial only the address they were given (a NAT, a relay): do not let them
-      // learn and bypass to this server's own listen address.
-      leafLines.push(`  listen: ${q(`${host}:${p.leaf}`)}`, '  no_advertise: true');
+      // Advertise exactly the address children dial. nats-server always sends its own leafnode
+      // URL in the INFO to a child (`no_advertise` only hides it from cluster peers), and the
+      // child adds that URL to its reconnect list: without this line a child that reaches us
+      // through a NAT or relay would, once that path breaks, reconnect to our listen address.
+      const children = specs.filter((c) => c.parent === n.name);
+      const dialled = new Set(children.map((c) => dialTarget(c.name, n.name)));
+      const advertise =
+        options.leafAdvertise?.get(n.name) ??
+        (dialled.size === 1 ? ([...dialled][0] as string) : `${host}:${p.leaf}`);
+      leafLines.push(
+        `  listen: ${q(`${host}:${p.leaf}`)}`,
+        `  advertise: ${q(advertise)}`,
+        '  no_advertise: true',
+      );
     }
-    if (parent !== undefined) {
-      const pp = ports.get(parent);
-      if (pp?.leaf === undefined)
-        throw new FabricError(
-          FabricErrorCode.ConfigInvalid,
-          `parent ${parent} of ${n.name} has no leafnode listener`,
-        );
+    if (n.parent !== undefined) {
       // Short reconnect so a healed uplink is used again within a second or two.
-      const target = options.leafRemoteOverrides?.get(n.name) ?? `${hostOf(parent)}:${pp.leaf}`;
       leafLines.push(
         '  reconnect: 1',
-        `  remotes: [ { url: ${q(`nats-leaf://leaf:${leafPassword}@${target}`)}, account: "GENESIS" } ]`,
+        `  remotes: [ { url: ${q(`nats-leaf://leaf:${leafPassword}@${dialTarget(n.name, n.parent)}`)}, account: "GENESIS" } ]`,
       );
     }
     if (leafLines.length > 0) lines.push('leafnodes {', ...leafLines, '}');
@@ -231,9 +305,9 @@ export function planNatsServers(topology: Topology, options: NatsConfigOptions):
     }
     return {
       node: n.name,
-      level: n.level as 'region' | 'hub' | 'pod',
-      parent,
-      domain: jetstream ? domain : undefined,
+      level: n.level,
+      parent: n.parent,
+      domain: n.domain,
       ports: p,
       clientUrl: `nats://${host}:${p.client}`,
       storeDir,
@@ -241,4 +315,10 @@ export function planNatsServers(topology: Topology, options: NatsConfigOptions):
       config: `${lines.join('\n')}\n`,
     };
   });
+}
+
+/** The region a store serves (a store runs beside its region, on its host by default). */
+function storeRegion(specs: readonly ServerSpec[], name: string): string {
+  const s = specs.find((x) => x.name === name);
+  return s?.level === 'store' && s.parent !== undefined ? s.parent : name;
 }

@@ -23,11 +23,19 @@ import { HubAgent } from './hub-agent.ts';
 import { DirModuleSource, KernelRunner } from './kernel-runner.ts';
 import type { Capacity, LeaseConfig } from './messages.ts';
 import { Subjects } from './messages.ts';
+import { jetstreamDomain } from './nats-config.ts';
 import { NatsTransport } from './nats-transport.ts';
 import { leaseConfig, PodAgent } from './pod-agent.ts';
+import {
+  hubRecordKey,
+  hubRecordSchema,
+  REGION_BUCKET,
+  REGION_HUBS_MAX,
+  RegionDirectory,
+} from './region-directory.ts';
 import { JetStreamKeyValueStore, type KeyValueStore, MemoryKeyValueStore } from './state-store.ts';
 import { TileAgent } from './tile-agent.ts';
-import { generateKeyPair, type KeyPair } from './wire.ts';
+import { decodeJson, generateKeyPair, type KeyPair } from './wire.ts';
 
 /** Roles a node process can take. */
 export const NODE_ROLES = ['tile', 'pod', 'hub', 'region'] as const;
@@ -151,7 +159,7 @@ export async function startFabricNode(o: FabricNodeOptions): Promise<FabricNodeH
     }
     if (o.role === 'pod') return await startPod(o, name, transport, keys, clock, rng, log);
     if (o.role === 'hub') return await startHub(o, name, transport, clock, log);
-    return startRegion(name, transport, log);
+    return startRegion(o, name, transport, log);
   } catch (e) {
     await transport.close();
     throw e;
@@ -267,12 +275,29 @@ async function startHub(
   const store = await openStore(transport, DESIRED_BUCKET, o.memoryState);
   const lease = leaseConfig(o.lease);
   let controller: Controller | undefined;
+  const regionName = parentOfName(name);
+  // The region's directory lives in the region's JetStream domain (the region store), reached
+  // through this hub server's leaf link; opened lazily so a hub starts even when it is cut off.
+  const region =
+    o.memoryState === true || regionName === undefined
+      ? undefined
+      : new RegionDirectory({
+          hub: name,
+          open: () =>
+            JetStreamKeyValueStore.open(transport.connection, REGION_BUCKET, {
+              domain: jetstreamDomain(regionName),
+            }),
+          clock,
+          logger: log,
+          periodMs: lease.renewMs,
+        });
   const hub = new HubAgent({
     name,
     transport,
     clock,
     logger: log,
     renewMs: lease.renewMs,
+    ...(region === undefined ? {} : { region }),
     onEvents: (pod, events) => {
       log.info({ pod, events: events.length }, 'membership events from pod');
       if (events.some((e) => e.to === 'dead')) controller?.kick();
@@ -300,15 +325,41 @@ async function startHub(
     stop: async () => {
       await ctl.stop();
       hub.stop();
+      await hub.settled();
       await transport.close();
     },
   };
 }
 
-function startRegion(name: string, transport: NatsTransport, log: Logger): FabricNodeHandle {
-  // A region server routes only (gateways); its process keeps count of membership traffic
-  // from the hubs below and answers pings, so operators can see the region is alive.
+function startRegion(
+  o: FabricNodeOptions,
+  name: string,
+  transport: NatsTransport,
+  log: Logger,
+): FabricNodeHandle {
+  // A gateway region server routes only; the region's durable state is its directory bucket in
+  // the region's JetStream domain (on the region store, or on the region server itself for a
+  // DTN-only region). The process counts membership traffic from the hubs below and answers
+  // pings with the hubs the directory lists, so operators can see the region and its hubs.
   let events = 0;
+  let store: KeyValueStore | undefined;
+  const hubs = async (): Promise<string[]> => {
+    if (o.memoryState === true) return [];
+    try {
+      store ??= await JetStreamKeyValueStore.open(transport.connection, REGION_BUCKET, {
+        domain: jetstreamDomain(name),
+      });
+      const out: string[] = [];
+      for (const [k, v] of (await store.entries('hub.')).slice(0, REGION_HUBS_MAX)) {
+        const r = decodeJson(v, hubRecordSchema);
+        if (r !== undefined && hubRecordKey(r.hub) === k) out.push(r.hub);
+      }
+      return out;
+    } catch (e) {
+      log.debug({ err: String(e) }, 'region directory unavailable');
+      return [];
+    }
+  };
   const subs = [
     transport.subscribe(
       `genesis.members.${name}.>`,
@@ -317,8 +368,8 @@ function startRegion(name: string, transport: NatsTransport, log: Logger): Fabri
       },
       { pendingMessagesMax: 4096, dropPolicy: 'drop-oldest' },
     ),
-    transport.subscribe(Subjects.ping(name), (m) => {
-      m.respond(new TextEncoder().encode(JSON.stringify({ name, events })));
+    transport.subscribe(Subjects.ping(name), async (m) => {
+      m.respond(new TextEncoder().encode(JSON.stringify({ name, events, hubs: await hubs() })));
     }),
   ];
   log.info({ region: name }, 'region serving');
