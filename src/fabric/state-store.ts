@@ -97,11 +97,13 @@ export class JetStreamKeyValueStore implements KeyValueStore {
 
   async entries(prefix = ''): Promise<[string, Uint8Array][]> {
     const out: [string, Uint8Array][] = [];
-    const keys: string[] = [];
+    // A set: the key lister replays the bucket's subjects, and a key written while the listing
+    // runs shows up again (seen on the region directory, which hubs rewrite every period).
+    const keys = new Set<string>();
     const it = await this.kv.keys();
     for await (const k of it) {
-      if (k.startsWith(prefix)) keys.push(k);
-      if (keys.length >= KV_ENTRIES_MAX) break;
+      if (k.startsWith(prefix)) keys.add(k);
+      if (keys.size >= KV_ENTRIES_MAX) break;
     }
     for (const k of keys) {
       const v = await this.get(k);
