@@ -27,8 +27,21 @@ import { type BenchCase, type BenchRow, row } from '../harness.ts';
 
 const MIB = 2 ** 20;
 const OBJECT_MIB = Number(process.env.STORE_BENCH_MIB ?? '64');
+/** Size of each object written before the repair (more are written until the tile target). */
 const REPAIR_MIB = Number(process.env.STORE_BENCH_REPAIR_MIB ?? '256');
+/**
+ * Shard MiB the dead tile must hold before it dies. The issue asks for 1 GiB
+ * (`STORE_BENCH_REPAIR_TILE_MIB=1024`: about 10.7 GiB of objects over 16 tiles, a few minutes
+ * and ~17 GB of disk); the default keeps the case near 30 s.
+ */
+const REPAIR_TILE_MIB = Number(process.env.STORE_BENCH_REPAIR_TILE_MIB ?? '0');
 const STREAM_MIB = Number(process.env.STORE_BENCH_STREAM_MIB ?? '1024');
+
+/** Makes every 1 MiB chunk of `data` unique to `round` (so no chunk dedups against an earlier put). */
+function stamp(data: Uint8Array, round: number): void {
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  for (let off = 0; off + 4 <= data.length; off += MIB) view.setUint32(off, round);
+}
 
 async function withCluster<T>(
   fn: (c: StoreCluster, fabric: EmbeddedFabric, dir: string) => Promise<T>,
@@ -90,7 +103,10 @@ async function putGet(): Promise<BenchRow[]> {
     const [rawWriteMs, rawWriteCpu] = await best(2, () => rawWrite(rawPath, data));
     const [rawReadMs, rawReadCpu] = await best(2, () => readFileSync(rawPath));
     let cid = '';
+    let round = 0;
+    // Every round writes new chunks: a re-put of the same bytes would only verify the copies.
     const [putMs, putCpu] = await best(2, async () => {
+      stamp(data, ++round);
       cid = (await c.store.put(data)).cid;
     });
     const [getMs, getCpu] = await best(2, async () => {
@@ -141,18 +157,29 @@ async function repairDeadTile(): Promise<BenchRow[]> {
   return withCluster(async (c, fabric) => {
     const data = new Uint8Array(REPAIR_MIB * MIB);
     randomFillSync(data);
-    await c.store.put(data);
+    const tileBytes = (): [string, number] => {
+      let victim = '';
+      let most = -1;
+      for (const [name, t] of c.tiles) {
+        const b = t.status().bytes ?? 0;
+        if (b > most) [victim, most] = [name, b];
+      }
+      return [victim, most];
+    };
+    let objects = 0;
+    do {
+      stamp(data, ++objects);
+      await c.store.put(data);
+    } while (tileBytes()[1] < REPAIR_TILE_MIB * MIB);
     // The tile holding the most shard bytes dies.
-    let victim = '';
-    let most = -1;
-    for (const [name, t] of c.tiles) {
-      const b = t.status().bytes ?? 0;
-      if (b > most) [victim, most] = [name, b];
-    }
+    const [victim, most] = tileBytes();
     await fabric.nodes.get(victim)?.stop();
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     const r = await c.repair({ scrub: false });
     const ms = performance.now() - t0;
+    const cpu = process.cpuUsage(c0);
+    const cpuMs = (cpu.user + cpu.system) / 1000;
     if (r.unrecoverable.length > 0) throw new Error('unrecoverable stripes after one dead tile');
     let stored = 0;
     for (const [name, t] of c.tiles) if (name !== victim) stored += t.status().bytes ?? 0;
@@ -160,13 +187,22 @@ async function repairDeadTile(): Promise<BenchRow[]> {
     const scrub = await c.repair({ scrub: true });
     const scrubMs = performance.now() - t1;
     if (scrub.shardsNeeded !== 0) throw new Error('scrub after repair found work');
+    const what = `${(most / MIB).toFixed(1)} MiB of shards, ${objects} x ${REPAIR_MIB} MiB objects`;
     return [
       row(
-        `repair dead tile (${(most / MIB).toFixed(1)} MiB of shards, ${REPAIR_MIB} MiB object), rebuilt MB/s`,
-        r.bytesRepaired / 1e6 / (ms / 1000),
+        `repair dead tile (${what}): dead tile's MB/s`,
+        most / 1e6 / (ms / 1000),
         'MB/s',
         'shard MiB on dead tile',
         most / MIB,
+        'report',
+      ),
+      row(
+        `repair dead tile (${what}): rebuilt+moved MB/s`,
+        r.bytesRepaired / 1e6 / (ms / 1000),
+        'MB/s',
+        'rebuilt+moved MB per CPU-second',
+        r.bytesRepaired / 1e6 / (cpuMs / 1000),
         'report',
       ),
       row(
