@@ -10,7 +10,7 @@
  * syscalls) shows up too.
  */
 import { randomFillSync } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,6 +35,26 @@ const cpuMs = (): number => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
 };
+/** CPU ms per thread name (Linux /proc), to split the main thread from libuv and GC helpers. */
+function threadCpu(): Map<string, number> {
+  const out = new Map<string, number>();
+  try {
+    const tick = 10; // USER_HZ = 100 on Linux: one tick is 10 ms
+    for (const tid of readdirSync('/proc/self/task')) {
+      const comm =
+        Number(tid) === process.pid
+          ? 'main'
+          : readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim().replace(/\d+$/, '');
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const ms = (Number(f[11]) + Number(f[12])) * tick;
+      out.set(comm, (out.get(comm) ?? 0) + ms);
+    }
+  } catch {
+    // not Linux
+  }
+  return out;
+}
 const session = new Session();
 session.connect();
 async function timed(label: string, bytes: number, fn: () => Promise<unknown>): Promise<void> {
@@ -42,18 +62,23 @@ async function timed(label: string, bytes: number, fn: () => Promise<unknown>): 
     await session.post('Profiler.enable');
     await session.post('Profiler.start');
   }
+  const th0 = threadCpu();
   const c0 = cpuMs();
   const t0 = performance.now();
   await fn();
   const wall = performance.now() - t0;
   const cpu = cpuMs() - c0;
+  const th = [...threadCpu()]
+    .map(([name, ms]) => [name, ms - (th0.get(name) ?? 0)] as const)
+    .filter(([, ms]) => ms > 0)
+    .sort((a, b) => b[1] - a[1]);
   if (profOut !== undefined) {
     const { profile } = await session.post('Profiler.stop');
     writeFileSync(profOut, JSON.stringify(profile));
   }
   const mb = bytes / 1e6;
   process.stdout.write(
-    `${label}: ${wall.toFixed(0)} ms wall, ${cpu.toFixed(0)} ms cpu, ${(mb / (wall / 1000)).toFixed(1)} MB/s, ${(mb / (cpu / 1000)).toFixed(1)} MB/cpu-s\n`,
+    `${label}: ${wall.toFixed(0)} ms wall, ${cpu.toFixed(0)} ms cpu, ${(mb / (wall / 1000)).toFixed(1)} MB/s, ${(mb / (cpu / 1000)).toFixed(1)} MB/cpu-s\n  cpu by thread: ${th.map(([n, ms]) => `${n} ${ms} ms`).join(', ')}\n`,
   );
 }
 

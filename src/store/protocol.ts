@@ -60,12 +60,51 @@ export function encodeBody(value: Record<string, unknown>): Uint8Array {
 export function allocFrame(
   value: Record<string, unknown>,
   tailBytes: number,
+  alloc: (bytes: number) => Uint8Array = (n) => Buffer.allocUnsafe(n),
 ): { frame: Uint8Array; tail: Uint8Array } {
   const head = dagCbor.encode(tailBytes > 0 ? { ...value, tail: true } : value);
-  const frame = Buffer.allocUnsafe(FRAME_PREFIX_BYTES + head.length + tailBytes);
+  const raw = alloc(FRAME_PREFIX_BYTES + head.length + tailBytes);
+  const frame = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
   frame.writeUInt32BE(head.length, 0);
   frame.set(head, FRAME_PREFIX_BYTES);
   return { frame, tail: frame.subarray(FRAME_PREFIX_BYTES + head.length) };
+}
+
+/** Granularity of pooled frame capacities (frames are rounded up to a multiple of it). */
+export const FRAME_POOL_GRAIN_BYTES = 64 * 1024;
+/** Frames kept for reuse per capacity (a few stripes of puts in flight, plus slack). */
+export const FRAME_POOL_FRAMES_MAX = 64;
+
+/**
+ * Recycles the buffers of outgoing shard frames. A put sends every chunk's k + m shards as
+ * fresh 256 KiB-class messages; allocating each anew makes V8 run a full collection every
+ * few dozen MiB (external memory pressure). A frame goes back to the pool only after its
+ * request got a reply: the tile has then finished with it (it writes before it acknowledges);
+ * after a timeout or error it is left to the collector, since the tile may still hold it.
+ */
+export class FramePool {
+  private readonly free = new Map<number, ArrayBuffer[]>();
+
+  /** A buffer of `bytes` (a view of a pooled slab when one is free). */
+  take(bytes: number): Uint8Array {
+    const cap = Math.ceil(bytes / FRAME_POOL_GRAIN_BYTES) * FRAME_POOL_GRAIN_BYTES;
+    const slab = this.free.get(cap)?.pop() ?? new ArrayBuffer(cap);
+    return new Uint8Array(slab, 0, bytes);
+  }
+
+  /** Returns a frame from {@link take} once nothing else can read it. */
+  give(frame: Uint8Array): void {
+    const slab = frame.buffer;
+    if (!(slab instanceof ArrayBuffer) || frame.byteOffset !== 0) return;
+    const cap = slab.byteLength;
+    if (cap % FRAME_POOL_GRAIN_BYTES !== 0) return;
+    let list = this.free.get(cap);
+    if (list === undefined) {
+      list = [];
+      this.free.set(cap, list);
+    }
+    if (list.length < FRAME_POOL_FRAMES_MAX) list.push(slab);
+  }
 }
 
 /** Decodes a request body. @throws {StoreError} `STORE_BAD_REPLY` on garbage */

@@ -268,7 +268,8 @@ async function repairStripe(
             blockBytes: s.blockBytes,
             profile: s.profile,
           };
-          return [index, allocFrame({ op: 'put', header }, len)] as const;
+          const alloc = (bytes: number) => store.framePool.take(bytes);
+          return [index, allocFrame({ op: 'put', header }, len, alloc)] as const;
         }),
       );
       const full = needed.some((i) => shards[i] === undefined)
@@ -281,6 +282,7 @@ async function repairStripe(
           if (data !== tail) tail.set(data);
           try {
             await store.callFrame<'put'>(homes[i] as string, frame);
+            store.framePool.give(frame);
             out.repaired++;
             out.bytes += data.length;
           } catch (e) {

@@ -44,6 +44,7 @@ import {
   allocFrame,
   decodeReply,
   encodeBody,
+  FramePool,
   type ShardReplies,
   type ShardRequest,
   tileSubject,
@@ -164,6 +165,8 @@ export class DistributedStore {
     shardsHealed: 0,
     shardWriteFailures: 0,
   };
+  /** Recycled buffers of outgoing shard frames (puts and repair writes). */
+  readonly framePool = new FramePool();
   /** Blocks written by puts still running; GC never removes them. */
   readonly inflightBlocks = new Map<string, number>();
   private readonly codecs: CodecCache;
@@ -268,7 +271,7 @@ export class DistributedStore {
         blockBytes: bytes.length,
         profile: profile.name,
       };
-      return allocFrame({ op: 'put', header }, len);
+      return allocFrame({ op: 'put', header }, len, (n) => this.framePool.take(n));
     });
     encodeStripeInto(
       this.codecs.get(k, m),
@@ -281,6 +284,7 @@ export class DistributedStore {
       frames.map(async ({ frame }, index) => {
         try {
           await this.callFrame<'put'>(homes[index] as string, frame);
+          this.framePool.give(frame);
           return undefined;
         } catch (e) {
           this.stats.shardWriteFailures++;
