@@ -134,11 +134,21 @@ interface ServerSpec {
   readonly gateway: boolean;
 }
 
-function serverSpecs(topology: Topology, regionStores: boolean): ServerSpec[] {
+function serverSpecs(
+  topology: Topology,
+  regionStores: boolean,
+  explicitPorts: ReadonlyMap<string, NatsServerPorts> | undefined,
+): ServerSpec[] {
   const specs: ServerSpec[] = [];
   const stores: ServerSpec[] = [];
   for (const n of serverNodes(topology)) {
-    const gateway = n.level === 'region' && !topology.dtnRegions.includes(n.name);
+    // A region is a gateway unless it is DTN-only or its explicit ports give it no gateway
+    // listener (then it is a region on its own, and runs JetStream itself).
+    const explicit = explicitPorts?.get(n.name);
+    const gateway =
+      n.level === 'region' &&
+      !topology.dtnRegions.includes(n.name) &&
+      (explicit === undefined || explicit.gateway !== undefined);
     specs.push({
       name: n.name,
       level: n.level as 'region' | 'hub' | 'pod',
@@ -166,7 +176,7 @@ function serverSpecs(topology: Topology, regionStores: boolean): ServerSpec[] {
 
 /** Plans every server of a topology: ports, domains and config text. */
 export function planNatsServers(topology: Topology, options: NatsConfigOptions): NatsServerPlan[] {
-  const specs = serverSpecs(topology, options.regionStores ?? true);
+  const specs = serverSpecs(topology, options.regionStores ?? true, options.ports);
   if (specs.length > NATS_SERVERS_MAX) {
     throw new FabricError(
       FabricErrorCode.ConfigInvalid,

@@ -248,6 +248,9 @@ describe('multi-process fabric over NATS (tile → pod → hub, leaf nodes, JetS
       const p2Instances = p2Before.flatMap((m) => m.instances).sort();
       expect(p2Instances.length).toBeGreaterThan(0);
       const before = await counters();
+      // Phase times (reported, never asserted: the machine is shared and noisy).
+      const t0 = Date.now();
+      const at: Record<string, number> = {};
       relay.cut(P2);
       // The link must stay down for the whole cut: checked on every step below.
       const stillCut = async (): Promise<void> => {
@@ -262,6 +265,7 @@ describe('multi-process fabric over NATS (tile → pod → hub, leaf nodes, JetS
         }[];
         return pods.find((p) => p.pod === P2)?.reachable === false;
       }, 10_000);
+      at.unreachableMs = Date.now() - t0;
       // Within the grace the controller keeps p2's placements (its tiles keep running them).
       const onP2 = async (): Promise<number> =>
         [...(await placements('web')), ...(await placements('edge'))].filter((tile) =>
@@ -273,6 +277,7 @@ describe('multi-process fabric over NATS (tile → pod → hub, leaf nodes, JetS
       // 2. After the grace the controller gives up on p2's placements: none points at a p2
       // tile any more and each of them was counted as rescheduled.
       await eventually(async () => (await onP2()) === 0, GRACE_MS + 10_000);
+      at.placementsDroppedMs = Date.now() - t0;
       const during = await counters();
       expect((during.rescheduled ?? 0) - (before.rescheduled ?? 0)).toBeGreaterThanOrEqual(
         p2Instances.length,
@@ -290,8 +295,11 @@ describe('multi-process fabric over NATS (tile → pod → hub, leaf nodes, JetS
       // 4. Heal: the link returns through the relay, and the hierarchy converges with each
       // replica on exactly one tile (copies p2 kept running are stopped or re-adopted).
       const acceptedBefore = relay.accepted.get(P2) ?? 0;
+      at.cutMs = Date.now() - t0;
+      at.refusedDials = relay.refused.get(P2) ?? 0;
       relay.heal(P2);
       await eventually(async () => relay.active().includes(P2), 10_000);
+      at.linkBackMs = Date.now() - t0 - at.cutMs;
       expect(relay.accepted.get(P2)).toBe(acceptedBefore + 1);
       await eventually(async () => {
         const r = await running();
@@ -303,6 +311,8 @@ describe('multi-process fabric over NATS (tile → pod → hub, leaf nodes, JetS
           [...r.values()].every((t) => t.length === 1)
         );
       }, 30_000);
+      at.convergedMs = Date.now() - t0 - at.cutMs;
+      process.stdout.write(`leaf cut (grace ${GRACE_MS} ms): ${JSON.stringify(at)}\n`);
       expect((await running()).get('edge.r0')?.[0]?.startsWith(`${P2}.`)).toBe(true);
       expect(await hubLeafs()).toBe(leafsBefore);
     } finally {

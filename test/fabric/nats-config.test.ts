@@ -98,6 +98,19 @@ describe('nats-server configuration of a topology', () => {
     expect(mars.map((p) => p.level)).not.toContain('store');
   });
 
+  it('runs JetStream on a region server given no gateway port (a region on its own)', () => {
+    const one = generateTopology({ regions: 1, hubs: 1, pods: 1, tiles: 1 });
+    const ports = new Map([
+      ['eu1', { client: 30_000, leaf: 30_001, gateway: undefined, http: undefined }],
+    ]);
+    const plans = planNatsServers(one, { storeRoot: '/x', basePort: 20_000, ports });
+    const region = plans.find((p) => p.node === 'eu1');
+    expect(region?.domain).toBe('eu1');
+    expect(region?.config).toContain('domain: "eu1"');
+    expect(region?.config).not.toContain('gateway {');
+    expect(plans.map((p) => p.level)).not.toContain('store');
+  });
+
   it('makes each parent advertise exactly the address its children dial', () => {
     const hub = by.get('eu1.h1');
     // Default: children dial the listen address, and that is what is advertised.
