@@ -3,7 +3,8 @@
  * on a 10,657-parameter MLP (12 → 96 → 96 → 1) in a fresh process, so its peak RSS is its own,
  * and prints one JSON line. Arguments: variant — `fedavg` (no SecAgg, no DP: streamed weighted
  * mean) or `secagg-dp` (SecAgg+ with distributed DP noise, uniform weights, clipping; clients
- * trained and masked in streaming batches, SecAgg clients hosted on 2 worker threads) — and N.
+ * trained and masked in streaming batches, SecAgg clients hosted on 2 worker threads, each
+ * client's noise share and quantization done on its host) — and N.
  * Reports wall time, CPU time of the whole process (all threads), the secure part, peak RSS.
  */
 import {

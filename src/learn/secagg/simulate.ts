@@ -290,6 +290,11 @@ export async function runSecAggSession(o: SecAggSessionOptions): Promise<SecAggS
  * masked while the next is produced, e.g. trained on the worker pool).
  */
 export const SECAGG_STREAM_BATCH_CLIENTS = 32;
+/**
+ * Batches handed to the host ahead of the one whose messages the server is taking; also bounds
+ * the live input vectors of a streaming session to this many batches.
+ */
+export const SECAGG_STREAM_BATCHES_AHEAD = 2;
 /** Largest batch a caller may ask for (bounds the live vectors: 2 × batch × vector). */
 export const SECAGG_STREAM_BATCH_CLIENTS_MAX = 4096;
 
@@ -598,14 +603,25 @@ export async function runStreamingSecAggSession(
     const batches: number[][] = [];
     for (let from = 0; from < senders.length; from += batch)
       batches.push(senders.slice(from, from + batch));
-    // Two batches in flight: the host steps (and, in round 2, inputs are produced for) batch
-    // b + 1 while the server takes batch b's messages.
-    let next = batches.length > 0 ? prepare(round, batches[0] as number[]) : undefined;
-    for (let b = 0; next !== undefined; b++) {
+    // Batches b + 1 and b + 2 are in flight while the server takes batch b's messages: the
+    // hosts always have the next batch queued, and in round 2 batch b + 2 is trained while
+    // b + 1 is masked (one batch at a time left the hosts idle during training and the trainers
+    // idle during masking). Inputs alive: at most those of b + 1 and b + 2 (b's were masked).
+    const inFlight: Promise<SecAggClientStepResult[]>[] = [];
+    const launch = (b: number): void => {
+      if (b >= batches.length) return;
+      const p = prepare(round, batches[b] as number[]);
+      // Awaited in order below; a batch that fails while an earlier one is awaited must not
+      // count as an unhandled rejection meanwhile.
+      p.catch(() => {});
+      inFlight.push(p);
+    };
+    for (let b = 0; b < SECAGG_STREAM_BATCHES_AHEAD; b++) launch(b);
+    for (let b = 0; b < batches.length; b++) {
       const t1 = performance.now();
-      const results = await next;
+      const results = await (inFlight.shift() as Promise<SecAggClientStepResult[]>);
       waitMs += performance.now() - t1;
-      next = b + 1 < batches.length ? prepare(round, batches[b + 1] as number[]) : undefined;
+      launch(b + SECAGG_STREAM_BATCHES_AHEAD);
       const answered = new Set<number>();
       for (const r of results) {
         answered.add(r.index);
