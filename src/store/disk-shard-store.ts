@@ -258,14 +258,14 @@ export class DiskShardStore implements ShardStore {
   async put(header: ShardHeader, data: Uint8Array): Promise<ShardRecord> {
     checkShardInput(header, data);
     const record: ShardRecord = { ...header, shardBytes: data.length, sha256: toHex(sha256(data)) };
-    const existing = this.stat(header.block, header.index);
+    const existing = this.rowOf(header.block, header.index);
     // Content addressing makes re-puts common: keep the stored copy if it still verifies.
     if (
       existing !== undefined &&
       existing.sha256 === record.sha256 &&
       this.check(header.block, header.index) === 'ok'
     )
-      return existing;
+      return fromRow(existing);
     await this.appendShard(record, data, undefined);
     return record;
   }
@@ -296,12 +296,11 @@ export class DiskShardStore implements ShardStore {
         }
         return;
       }
-      const prev = this.stat(record.block, record.index);
-      const prevRow = prev === undefined ? undefined : this.rowOf(record.block, record.index);
+      const prevRow = this.rowOf(record.block, record.index);
       this.q.insert.run(toRow(record, seg, off));
-      if (prev === undefined) this.count++;
-      else if (prevRow !== undefined) this.liveDelta(prevRow.seg, -recordBytes(prev));
-      this.bytes += record.shardBytes - (prev?.shardBytes ?? 0);
+      if (prevRow === undefined) this.count++;
+      else this.liveDelta(prevRow.seg, -recordBytes(fromRow(prevRow)));
+      this.bytes += record.shardBytes - (prevRow?.shard_bytes ?? 0);
       this.liveDelta(seg, recordBytes(record));
     });
   }
