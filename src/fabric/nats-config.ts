@@ -282,11 +282,10 @@ export function planNatsServers(topology: Topology, options: NatsConfigOptions):
       const advertise =
         options.leafAdvertise?.get(n.name) ??
         (dialled.size === 1 ? ([...dialled][0] as string) : `${host}:${p.leaf}`);
-      leafLines.push(
-        `  listen: ${q(`${host}:${p.leaf}`)}`,
-        `  advertise: ${q(advertise)}`,
-        '  no_advertise: true',
-      );
+      leafLines.push(`  listen: ${q(`${host}:${p.leaf}`)}`);
+      // A wildcard is no address to dial: then nats-server advertises its interface addresses.
+      if (!isWildcardHostPort(advertise)) leafLines.push(`  advertise: ${q(advertise)}`);
+      leafLines.push('  no_advertise: true');
     }
     if (n.parent !== undefined) {
       // Short reconnect so a healed uplink is used again within a second or two.
@@ -325,6 +324,12 @@ export function planNatsServers(topology: Topology, options: NatsConfigOptions):
       config: `${lines.join('\n')}\n`,
     };
   });
+}
+
+/** True for `0.0.0.0:port` / `[::]:port` style addresses (listen-anywhere, not dialable). */
+function isWildcardHostPort(hostPort: string): boolean {
+  const host = hostPort.slice(0, hostPort.lastIndexOf(':'));
+  return host === '0.0.0.0' || host === '::' || host === '[::]' || host === '';
 }
 
 /** The region a store serves (a store runs beside its region, on its host by default). */

@@ -137,6 +137,9 @@ describe('nats-server configuration of a topology', () => {
     expect(mixed.find((p) => p.node === 'eu1.h1')?.config).toContain(
       `advertise: "127.0.0.1:${hub?.ports.leaf}"`,
     );
+    // Listening on every interface: no wildcard advertised (the server then offers its IPs).
+    const wild = planNatsServers(t, { storeRoot: '/x', basePort: 20_000, host: '0.0.0.0' });
+    expect(wild.find((p) => p.node === 'eu1.h1')?.config).not.toContain('advertise: "');
     const told = planNatsServers(t, {
       storeRoot: '/x',
       basePort: 20_000,
