@@ -15,6 +15,7 @@ import {
   SECAGG_STAGES,
   type SecAggStage,
 } from '../../src/learn/index.ts';
+import { WorkerClientHost } from '../../src/learn/sim/secagg-hosts.ts';
 
 const D = 24;
 
@@ -115,6 +116,39 @@ describe('streamed secure aggregation step', () => {
     for (const v of results[1] as Float32Array) norm += v * v;
     expect(Math.sqrt(norm)).toBeLessThanOrEqual(0.8 + 1e-3);
   });
+
+  it('with distributed DP noise drawn on the client hosts: the same seeded step on worker hosts, on this thread and again', async () => {
+    const ups = updates(12, 9);
+    const host = new WorkerClientHost(2);
+    try {
+      const step = async (onWorkers: boolean, noiseMultiplier: number): Promise<Float32Array> => {
+        const dp = new DpFedAvg({ noiseMultiplier, clipNorm: 1, placement: 'distributed' });
+        const agg = aggregation('plus', dp);
+        agg.begin(1, new Float32Array(D));
+        const out = await agg.finishStreaming(1, {
+          count: ups.length,
+          maxWeight: 1000,
+          produce: async (i) => copy(ups[i] as ReceivedUpdate),
+          batchClients: 5,
+          ...(onWorkers ? { host } : {}),
+        });
+        expect(out.failure).toBeUndefined();
+        expect(out.participants).toBe(ups.length);
+        return out.params;
+      };
+      const workers = await step(true, 1);
+      expect(await step(true, 1)).toEqual(workers);
+      expect(await step(false, 1)).toEqual(workers);
+      // The noise is there: without it the step differs by far more than quantization.
+      const quiet = await step(true, 0);
+      let diff = 0;
+      for (let i = 0; i < D; i++)
+        diff = Math.max(diff, Math.abs((quiet[i] as number) - (workers[i] as number)));
+      expect(diff).toBeGreaterThan(100 * QUANTUM);
+    } finally {
+      await host.close();
+    }
+  }, 60_000);
 
   it('rejected updates and clients vanishing at every stage within the threshold are left out; too many abort', async () => {
     const ups = updates(20, 5);
