@@ -434,18 +434,33 @@ export class SecAggServer {
       k % 2 === 0 || k === ids.length - 1 ? k : k - 1,
       this.rng,
     );
-    // Built when read: n rosters of k key triples need not all exist at once.
+    // Built when read: n rosters of k key triples need not all exist at once. A roster's keys
+    // are copied into one array (views into it), so it crosses threads as one buffer, not 3k.
     const { keys, graph } = this;
     const sessionId = this.config.sessionId;
-    return new LazyRequests<ShareRequest>(ids, (id) => ({
-      kind: 'share-request',
-      session: sessionId,
-      to: id,
-      neighbours: (graph.get(id) ?? []).map((v) => {
-        const m = keys.get(v) as AdvertiseMsg;
-        return { id: v, cPk: m.cPk, sPk: m.sPk, sigPk: m.sigPk };
-      }),
-    }));
+    return new LazyRequests<ShareRequest>(ids, (id) => {
+      const nbs = (graph.get(id) ?? []).map((v) => keys.get(v) as AdvertiseMsg);
+      let bytes = 0;
+      for (const m of nbs) bytes += m.cPk.length + m.sPk.length + m.sigPk.length;
+      const buf = new Uint8Array(bytes);
+      let at = 0;
+      const view = (x: Uint8Array): Uint8Array => {
+        buf.set(x, at);
+        at += x.length;
+        return buf.subarray(at - x.length, at);
+      };
+      return {
+        kind: 'share-request',
+        session: sessionId,
+        to: id,
+        neighbours: nbs.map((m) => ({
+          id: m.from,
+          cPk: view(m.cPk),
+          sPk: view(m.sPk),
+          sigPk: view(m.sigPk),
+        })),
+      };
+    });
   }
 
   /** Ends round 1: routes each encrypted share pair to its holder (only from senders in U2). */
