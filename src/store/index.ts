@@ -47,7 +47,14 @@ export {
   topologyTiles,
   validateProfile,
 } from './placement.ts';
-export { type ShardReplies, type ShardRequest, tileSubject } from './protocol.ts';
+export {
+  FRAME_POOL_FRAMES_MAX,
+  FRAME_POOL_GRAIN_BYTES,
+  FramePool,
+  type ShardReplies,
+  type ShardRequest,
+  tileSubject,
+} from './protocol.ts';
 export {
   REPAIR_STRIPES_IN_FLIGHT_MAX,
   type RepairOptions,
@@ -79,9 +86,12 @@ export {
   type CodecFactory,
   type ErasureCodec,
   encodeStripe,
+  encodeStripeInto,
+  joinParts,
   joinStripe,
   reedSolomonCodec,
   shardLength,
+  stripeParts,
 } from './stripe.ts';
 export {
   BlockstoreService,
