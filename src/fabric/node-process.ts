@@ -343,23 +343,31 @@ function startRegion(
   // pings with the hubs the directory lists, so operators can see the region and its hubs.
   let events = 0;
   let store: KeyValueStore | undefined;
-  const hubs = async (): Promise<string[]> => {
-    if (o.memoryState === true) return [];
-    try {
-      store ??= await JetStreamKeyValueStore.open(transport.connection, REGION_BUCKET, {
-        domain: jetstreamDomain(name),
-      });
-      const out: string[] = [];
-      for (const [k, v] of (await store.entries('hub.')).slice(0, REGION_HUBS_MAX)) {
-        const r = decodeJson(v, hubRecordSchema);
-        if (r !== undefined && hubRecordKey(r.hub) === k) out.push(r.hub);
+  // Pings answer at once from the last listing and start a new one in the background: a
+  // JetStream round trip (up to KV_API_TIMEOUT_MS when the store is away) never delays them.
+  let hubs: string[] = [];
+  let listing: Promise<void> | undefined;
+  const relist = (): void => {
+    if (o.memoryState === true || listing !== undefined) return;
+    listing = (async () => {
+      try {
+        store ??= await JetStreamKeyValueStore.open(transport.connection, REGION_BUCKET, {
+          domain: jetstreamDomain(name),
+        });
+        const out: string[] = [];
+        for (const [k, v] of (await store.entries('hub.')).slice(0, REGION_HUBS_MAX)) {
+          const r = decodeJson(v, hubRecordSchema);
+          if (r !== undefined && hubRecordKey(r.hub) === k) out.push(r.hub);
+        }
+        hubs = out;
+      } catch (e) {
+        log.debug({ err: String(e) }, 'region directory unavailable');
       }
-      return out;
-    } catch (e) {
-      log.debug({ err: String(e) }, 'region directory unavailable');
-      return [];
-    }
+    })().finally(() => {
+      listing = undefined;
+    });
   };
+  relist();
   const subs = [
     transport.subscribe(
       `genesis.members.${name}.>`,
@@ -368,8 +376,9 @@ function startRegion(
       },
       { pendingMessagesMax: 4096, dropPolicy: 'drop-oldest' },
     ),
-    transport.subscribe(Subjects.ping(name), async (m) => {
-      m.respond(new TextEncoder().encode(JSON.stringify({ name, events, hubs: await hubs() })));
+    transport.subscribe(Subjects.ping(name), (m) => {
+      m.respond(new TextEncoder().encode(JSON.stringify({ name, events, hubs })));
+      relist();
     }),
   ];
   log.info({ region: name }, 'region serving');
@@ -377,9 +386,10 @@ function startRegion(
     role: 'region',
     name,
     transport,
-    status: () => ({ membershipEvents: events }),
+    status: () => ({ membershipEvents: events, hubs: hubs.length }),
     stop: async () => {
       for (const s of subs) s.unsubscribe();
+      await listing;
       await transport.close();
     },
   };

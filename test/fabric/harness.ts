@@ -30,7 +30,10 @@ const RELAY_CONNECT_BYTES_MAX = 16 * 1024;
 /** A TCP relay in front of one parent's leafnode port: the WAN its children cross. */
 export class WanRelay {
   private readonly links = new Map<Socket, string | undefined>();
+  /** Upstream socket of each child link. */
+  private readonly upstreams = new Map<Socket, Socket>();
   private readonly cutNames = new Set<string>();
+  private readonly silenced = new Set<Socket>();
   private server: Server | undefined;
   /** Connections refused per child server name (dialled while cut). */
   readonly refused = new Map<string, number>();
@@ -55,15 +58,33 @@ export class WanRelay {
     return [...this.links.values()].filter((n): n is string => n !== undefined);
   }
 
-  /** Drops `name`'s links and refuses its new ones until {@link heal}. */
-  cut(name: string): void {
+  /**
+   * Partitions `name` until {@link heal}: its new links are refused, and its open links are
+   * reset (both ends see the close at once), or with `silent` black-holed: kept open but
+   * every byte dropped, as a WAN that goes dark looks (only the servers' pings notice).
+   */
+  cut(name: string, options: { silent?: boolean } = {}): void {
     this.cutNames.add(name);
-    for (const [s, n] of this.links) if (n === name) s.destroy();
+    for (const [s, n] of this.links) {
+      if (n !== name) continue;
+      const up = this.upstreams.get(s);
+      if (options.silent !== true || up === undefined) {
+        s.destroy();
+        continue;
+      }
+      s.unpipe(up);
+      up.unpipe(s);
+      const drop = (): void => undefined;
+      s.on('data', drop);
+      up.on('data', drop);
+      this.silenced.add(s);
+    }
   }
 
-  /** Lets `name` through again. */
+  /** Lets `name` through again (black-holed links are closed: the servers re-dial). */
   heal(name: string): void {
     this.cutNames.delete(name);
+    for (const s of this.silenced) if (this.links.get(s) === name) s.destroy();
   }
 
   async stop(): Promise<void> {
@@ -75,10 +96,13 @@ export class WanRelay {
     // The parent speaks first (INFO); the child answers CONNECT {..., "name": <server_name>}.
     const upstream = createConnection({ host: '127.0.0.1', port: this.targetPort });
     this.links.set(child, undefined);
+    this.upstreams.set(child, upstream);
     const close = (): void => {
       child.destroy();
       upstream.destroy();
       this.links.delete(child);
+      this.upstreams.delete(child);
+      this.silenced.delete(child);
     };
     for (const s of [child, upstream]) {
       s.on('error', close);

@@ -110,10 +110,13 @@ describe('JetStream at regions (region stores beside gateway region servers)', (
     }
     // A client on a hub of eu1 reaches both regions' domains: eu1 over two leaf hops, us1
     // across the gateway as well.
-    const far = await JetStreamKeyValueStore.open(client.connection, 'genesis-test', {
-      domain: 'us1',
-    });
-    await far.put('k', enc.encode('from eu1'));
+    await eventually(async () => {
+      const far = await JetStreamKeyValueStore.open(client.connection, 'genesis-test', {
+        domain: 'us1',
+      });
+      await far.put('k', enc.encode('from eu1'));
+      return true;
+    }, 20_000);
     const direct = await NatsTransport.connect({ servers: servers.url(regionStoreName('us1')) });
     try {
       const local = await JetStreamKeyValueStore.open(direct.connection, 'genesis-test');
@@ -128,11 +131,15 @@ describe('JetStream at regions (region stores beside gateway region servers)', (
       const d = await directory(client, 'eu1');
       return d.has(H1) && d.has(H2);
     }, 15_000);
-    const ping = await client.request(Subjects.ping('eu1'), new Uint8Array(0), {
-      timeoutMs: 5_000,
-    });
-    const body = JSON.parse(new TextDecoder().decode(ping.data)) as { hubs: string[] };
-    expect(body.hubs.sort()).toEqual([H1, H2]);
+    // The region process answers from its last listing of the directory (refreshed on pings).
+    const listed = async (): Promise<string[]> => {
+      const ping = await client.request(Subjects.ping('eu1'), new Uint8Array(0), {
+        timeoutMs: 5_000,
+      });
+      return (JSON.parse(new TextDecoder().decode(ping.data)) as { hubs: string[] }).hubs.sort();
+    };
+    await eventually(async () => (await listed()).join() === [H1, H2].join(), 15_000);
+    expect(await listed()).toEqual([H1, H2]);
   });
 
   it('a tile whose hub has no room is redirected through the region directory to a sibling hub', async () => {
