@@ -121,13 +121,13 @@ class LazyRequests<V> extends Map<number, V> {
   }
 
   override values(): MapIterator<V> {
-    return this.list()
-      .map(([, v]) => v)
-      [Symbol.iterator]() as unknown as MapIterator<V>;
+    return (function* (m: LazyRequests<V>) {
+      for (const [, v] of m.lazyEntries()) yield v;
+    })(this) as unknown as MapIterator<V>;
   }
 
   override entries(): MapIterator<[number, V]> {
-    return this.list()[Symbol.iterator]() as unknown as MapIterator<[number, V]>;
+    return this.lazyEntries() as unknown as MapIterator<[number, V]>;
   }
 
   override [Symbol.iterator](): MapIterator<[number, V]> {
@@ -138,11 +138,12 @@ class LazyRequests<V> extends Map<number, V> {
     cb: (value: V, key: number, map: Map<number, V>) => void,
     thisArg?: unknown,
   ): void {
-    for (const [k, v] of this.list()) cb.call(thisArg, v, k, this);
+    for (const [k, v] of this.lazyEntries()) cb.call(thisArg, v, k, this);
   }
 
-  private list(): [number, V][] {
-    return [...this.ids].map((id) => [id, this.get(id) as V]);
+  /** Entries built one at a time as the iteration reaches them (iterating stays lazy). */
+  private *lazyEntries(): Generator<[number, V]> {
+    for (const id of this.ids) yield [id, this.get(id) as V];
   }
 }
 
