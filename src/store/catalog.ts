@@ -57,6 +57,7 @@ export class MemoryCatalog implements StoreCatalog {
 /** A catalog in a SQLite file (WAL, synchronous=FULL). */
 export class SqliteCatalog implements StoreCatalog {
   private readonly db: Database.Database;
+  private getPinStmt: Database.Statement | undefined;
 
   /** @throws {StoreError} `STORE_DISK_FAILURE` */
   constructor(readonly path: string) {
@@ -93,7 +94,9 @@ export class SqliteCatalog implements StoreCatalog {
   }
 
   getPin(cid: string): PinRecord | undefined {
-    const r = this.db.prepare('SELECT * FROM pins WHERE cid = ?').get(cid) as
+    // Every block read asks (candidate profiles): keep the statement prepared.
+    this.getPinStmt ??= this.db.prepare('SELECT * FROM pins WHERE cid = ?');
+    const r = this.getPinStmt.get(cid) as
       | { cid: string; profile: string; size: number; pinned_at_ms: number }
       | undefined;
     return r === undefined

@@ -82,6 +82,8 @@ import {
   type ShardRecord,
   type ShardStore,
   type ShardStoreStats,
+  type ShardTarget,
+  targetFor,
   toHex,
 } from './shard-store.ts';
 
@@ -392,12 +394,8 @@ export class DiskShardStore implements ShardStore {
     return seg;
   }
 
-  /**
-   * Returns the shard bytes after checking them against the stored checksum. With `into`
-   * (exactly the shard's length), the bytes are read into it, so a caller can read straight
-   * into a reply frame.
-   */
-  get(block: string, index: number, into?: Uint8Array): { record: ShardRecord; data: Uint8Array } {
+  /** See {@link ShardStore.get}: one index lookup, one `pread` (into `into` when given), one hash. */
+  get(block: string, index: number, into?: ShardTarget): { record: ShardRecord; data: Uint8Array } {
     const row = this.rowOf(block, index);
     if (row === undefined) throw notFound(block, index);
     const record = fromRow(row);
@@ -407,10 +405,7 @@ export class DiskShardStore implements ShardStore {
       this.forget(record, row.seg);
       throw notFound(block, index);
     }
-    const data =
-      into !== undefined && into.length === record.shardBytes
-        ? into
-        : Buffer.allocUnsafe(record.shardBytes);
+    const data = targetFor(into, record) ?? Buffer.allocUnsafe(record.shardBytes);
     let n: number;
     try {
       n = readFull(seg.fd, data, row.off);

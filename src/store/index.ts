@@ -68,6 +68,7 @@ export {
   type ShardRecord,
   type ShardStore,
   type ShardStoreStats,
+  type ShardTarget,
 } from './shard-store.ts';
 export {
   DistributedStore,

@@ -30,6 +30,18 @@ export interface ShardRecord extends ShardHeader {
   readonly sha256: string;
 }
 
+/** Where {@link ShardStore.get} may place the bytes: a buffer, or one made for the record. */
+export type ShardTarget = Uint8Array | ((record: ShardRecord) => Uint8Array);
+
+/** Resolves a {@link ShardTarget} for a record; undefined when it does not fit the shard. */
+export function targetFor(
+  into: ShardTarget | undefined,
+  record: ShardRecord,
+): Uint8Array | undefined {
+  const dst = typeof into === 'function' ? into(record) : into;
+  return dst !== undefined && dst.length === record.shardBytes ? dst : undefined;
+}
+
 /** Result of checking one stored shard against its checksum. */
 export type ShardHealth = 'ok' | 'missing' | 'corrupt';
 
@@ -48,12 +60,13 @@ export interface ShardStore {
   /** Stores a shard durably before returning (the caller acknowledges only after this). */
   put(header: ShardHeader, data: Uint8Array): Promise<ShardRecord>;
   /**
-   * Returns the shard bytes after checking them against the stored checksum. With `into` of
-   * exactly the shard's length, the bytes are placed there and `data` is `into` (a reply frame
-   * can then carry them without another copy).
+   * Returns the shard bytes after checking them against the stored checksum. With `into` (a
+   * buffer, or a function given the record that returns one) of exactly the shard's length,
+   * the bytes are placed there and `data` is that buffer: a reply frame can then carry them
+   * without another copy.
    * @throws {StoreError} `STORE_NOT_FOUND`; `STORE_SHARD_CORRUPT` (the shard is then removed).
    */
-  get(block: string, index: number, into?: Uint8Array): { record: ShardRecord; data: Uint8Array };
+  get(block: string, index: number, into?: ShardTarget): { record: ShardRecord; data: Uint8Array };
   /** The record of a shard, if stored (no checksum check). */
   stat(block: string, index: number): ShardRecord | undefined;
   /** Checks a shard against its checksum; a corrupt shard is removed. */
@@ -116,16 +129,17 @@ export class MemoryShardStore implements ShardStore {
     return record;
   }
 
-  get(block: string, index: number, into?: Uint8Array): { record: ShardRecord; data: Uint8Array } {
+  get(block: string, index: number, into?: ShardTarget): { record: ShardRecord; data: Uint8Array } {
     const e = this.shards.get(key(block, index));
     if (e === undefined) throw notFound(block, index);
     if (toHex(sha256(e.data)) !== e.record.sha256) {
       this.quarantine(block, index);
       throw corrupt(block, index);
     }
-    if (into !== undefined && into.length === e.data.length) {
-      into.set(e.data);
-      return { record: e.record, data: into };
+    const dst = targetFor(into, e.record);
+    if (dst !== undefined) {
+      dst.set(e.data);
+      return { record: e.record, data: dst };
     }
     return { record: e.record, data: e.data };
   }

@@ -150,14 +150,14 @@ export function serveShardStore(
 
 /** The reply to `get`, with the shard read from the store straight into the reply frame. */
 function getReply(store: ShardStore, block: string, index: number): Uint8Array {
-  const rec = store.stat(block, index);
-  if (rec !== undefined) {
-    const { frame, tail } = allocFrame({ ok: true, record: rec }, rec.shardBytes);
-    const r = store.get(block, index, tail);
-    if (r.data === tail && r.record.sha256 === rec.sha256) return frame;
-    return encodeBody({ ok: true, record: r.record, data: r.data });
-  }
-  return encodeBody({ ok: true, ...store.get(block, index) });
+  let framed: { frame: Uint8Array; tail: Uint8Array } | undefined;
+  const r = store.get(block, index, (record) => {
+    framed = allocFrame({ ok: true, record }, record.shardBytes);
+    return framed.tail;
+  });
+  if (framed !== undefined && r.data === framed.tail) return framed.frame;
+  // A store that kept its own buffer (or a record other than the one framed): frame it anew.
+  return encodeBody({ ok: true, record: r.record, data: r.data });
 }
 
 async function handle(store: ShardStore, req: ShardRequest): Promise<Record<string, unknown>> {
