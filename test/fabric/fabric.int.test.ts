@@ -321,6 +321,46 @@ describe('multi-process fabric over NATS (tile → pod → hub, leaf nodes, JetS
     }
   });
 
+  it('a silent partition (the WAN drops every byte): hub requests time out, the pod is marked unreachable, heal converges', async () => {
+    const relay = servers.relays.get(HUB);
+    if (relay === undefined) throw new Error('no relay');
+    const direct = await NatsTransport.connect({ servers: servers.url(P2) });
+    const p2Reachable = async (): Promise<boolean | undefined> => {
+      const pods = (await ctl('get', { what: 'pods' })).items as {
+        pod: string;
+        reachable: boolean;
+      }[];
+      return pods.find((p) => p.pod === P2)?.reachable;
+    };
+    try {
+      await eventually(async () => relay.active().includes(P2), 10_000);
+      const p2Before = (await inventory(direct, P2)).members.filter((m) => m.state === 'alive');
+      relay.cut(P2, { silent: true });
+      // The servers still believe in the link (their pings need ~10 s to give up), so the
+      // hub's inventory requests time out instead of finding no responders.
+      await eventually(async () => (await p2Reachable()) === false, 15_000);
+      await inventory(client, P1);
+      const p2During = await inventory(direct, P2);
+      expect(p2During.members.filter((m) => m.state === 'alive').map((m) => m.name)).toEqual(
+        p2Before.map((m) => m.name),
+      );
+      relay.heal(P2);
+      await eventually(async () => (await p2Reachable()) === true, 15_000);
+      await eventually(async () => {
+        const r = await running();
+        return (
+          (await workload()).running === 3 &&
+          (await workload('edge')).running === 1 &&
+          r.size === 4 &&
+          [...r.values()].every((t) => t.length === 1)
+        );
+      }, 30_000);
+    } finally {
+      relay.heal(P2);
+      await direct.close();
+    }
+  });
+
   it('hostile input on the real wire is rejected and counted by the pod', async () => {
     const p1 = await NatsTransport.connect({ servers: servers.url(P1) });
     try {
