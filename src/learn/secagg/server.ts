@@ -5,12 +5,11 @@
  * messages with typed errors and counts them) and closes each round with `close*()`, which
  * returns the requests for the next round or throws a SECAGG_TOO_FEW_* error: the round aborts.
  */
-import type { KeyObject } from 'node:crypto';
 import { assert, type Logger, type Rng } from '../../core/index.ts';
 import { HYBRID_KEM_CIPHERTEXT_BYTES } from '../../trust/index.ts';
 import { SecAggError, SecAggErrorCode, type SecAggErrorCodeValue } from './errors.ts';
 import { LagrangeCache, shamirCombine, shamirShareLength } from './field.ts';
-import { x25519PrivateFromRaw, x25519PublicOf } from './keys.ts';
+import { x25519PublicOfRaw } from './keys.ts';
 import { SECAGG_KEY_BYTES, SECAGG_SIGNATURE_BYTES } from './limits.ts';
 import { MaskJobBuilder, maskThreadsFor, runMaskJob, wipeMaskJob } from './mask-job.ts';
 import {
@@ -679,14 +678,8 @@ export class SecAggServer {
       const { xs, shares } = this.sharesOf(u, keyIndex);
       const sk = shamirCombine(shares, lambdaOf(xs), SECAGG_KEY_BYTES);
       const sPk = (this.keys.get(u) as AdvertiseMsg).sPk;
-      let key: KeyObject | undefined;
-      try {
-        key = x25519PrivateFromRaw(sk, sPk);
-      } catch {
-        key = undefined;
-      }
-      // Node derives the public key from d; it must equal the advertised one, or the shares lied.
-      if (key === undefined || !Buffer.from(x25519PublicOf(key)).equals(Buffer.from(sPk))) {
+      // The public key of the rebuilt d must equal the advertised one, or the shares lied.
+      if (!Buffer.from(x25519PublicOfRaw(sk)).equals(Buffer.from(sPk))) {
         sk.fill(0);
         this.round = -1;
         abort(
