@@ -139,15 +139,6 @@ function publicFromRaw(raw: Uint8Array, crv: 'X25519' | 'Ed25519'): KeyObject {
 }
 
 /**
- * Imports a raw X25519 public key once, for a party that agrees with it many times (the server
- * rebuilding one survivor's masks with every dropped neighbour).
- * @throws {SecAggError} SECAGG_MALFORMED for an invalid key.
- */
-export function x25519PublicKeyObject(raw: Uint8Array): KeyObject {
-  return publicFromRaw(raw, 'X25519');
-}
-
-/**
  * X25519(privateKey, peer) (RFC 7748 §6.1); `peer` raw or already imported. Rejects the all-zero output of small-order points.
  * @throws {SecAggError} SECAGG_MALFORMED for an invalid or small-order peer key.
  */
