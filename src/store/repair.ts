@@ -383,7 +383,7 @@ function rebuild(
   shards: (Uint8Array | undefined)[],
   needed: readonly number[],
   target: (index: number) => Uint8Array | undefined,
-): Uint8Array[] {
+): (Uint8Array | undefined)[] {
   const codec = codecs.get(s.k, s.m);
   // Rebuild the needed shards from the others when they suffice, rather than trusting a copy
   // fetched for one of them.
@@ -391,19 +391,23 @@ function rebuild(
   const fromOthers = others.filter((x) => x !== undefined).length >= s.k;
   const input = fromOthers ? others : shards;
   const len = (input.find((x) => x !== undefined) as Uint8Array).length;
-  const buffers = input.flatMap((x, i) =>
-    x === undefined ? [target(i) ?? Buffer.allocUnsafe(len)] : [],
+  // Only what is written or checked: the needed shards and any missing data shard (the CID
+  // check reads every data shard); a missing parity shard nobody needs is not computed.
+  const wanted = input.flatMap((x, i) =>
+    x === undefined && (i < s.k || needed.includes(i)) ? [i] : [],
   );
-  const full =
-    codec.reconstructInto === undefined
-      ? codec.reconstruct(input)
-      : codec.reconstructInto(input, buffers);
-  verifyBlock(CID.parse(s.block), stripeParts(full, s.k, s.blockBytes));
+  const buffers = wanted.map((i) => target(i) ?? Buffer.allocUnsafe(len));
+  const full: (Uint8Array | undefined)[] =
+    codec.reconstructSomeInto !== undefined
+      ? codec.reconstructSomeInto(input, wanted, buffers)
+      : codec.reconstruct(input);
+  const data = full.slice(0, s.k) as Uint8Array[];
+  verifyBlock(CID.parse(s.block), stripeParts(data, s.k, s.blockBytes));
   if (!fromOthers) {
     // The decoder reads the first k present shards, so every data shard is decoded or was
     // used (and is covered by the CID check), but a parity copy it did not read is not:
     // recompute the parity from the verified data.
-    const parity = codec.encode(full.slice(0, s.k));
+    const parity = codec.encode(data);
     for (let j = 0; j < s.m; j++) full[s.k + j] = parity[j] as Uint8Array;
   }
   return full;

@@ -22,6 +22,15 @@ export interface ErasureCodec {
     shards: readonly (Uint8Array | undefined)[],
     buffers: readonly Uint8Array[],
   ): Uint8Array[];
+  /**
+   * Optional: rebuilds only the `wanted` missing shards (ascending), `wanted[j]` into
+   * `buffers[j]`; other missing shards stay undefined.
+   */
+  reconstructSomeInto?(
+    shards: readonly (Uint8Array | undefined)[],
+    wanted: readonly number[],
+    buffers: readonly Uint8Array[],
+  ): (Uint8Array | undefined)[];
 }
 
 /** Builds a codec for k data and m parity shards. */

@@ -339,6 +339,62 @@ describe('reconstructInto', () => {
   });
 });
 
+describe('reconstructSomeInto', () => {
+  it('rebuilds exactly the wanted shards, equal to a full reconstruct, and leaves the rest missing', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 8 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 1, max: 200 }),
+        fc.infiniteStream(fc.nat()),
+        (k, m, len, picks) => {
+          const rs = new ReedSolomon(k, m);
+          const data = Array.from({ length: k }, (_, i) =>
+            Uint8Array.from({ length: len }, (_, j) => (i * 31 + j * 7 + k) & 0xff),
+          );
+          const all = [...data, ...rs.encode(data)];
+          const it = picks[Symbol.iterator]();
+          const next = () => it.next().value as number;
+          const lost = [...new Set(Array.from({ length: m }, () => next() % (k + m)))].sort(
+            (a, b) => a - b,
+          );
+          const wanted = lost.filter(() => next() % 2 === 0);
+          const holes = all.map((x, i) => (lost.includes(i) ? undefined : x));
+          const bufs = wanted.map(() => new Uint8Array(len));
+          const out = rs.reconstructSomeInto(holes, wanted, bufs);
+          for (let i = 0; i < k + m; i++) {
+            if (lost.includes(i) && !wanted.includes(i)) expect(out[i]).toBeUndefined();
+            else expect(Buffer.compare(Buffer.from(out[i]!), Buffer.from(all[i]!))).toBe(0);
+          }
+          for (const [j, w] of wanted.entries()) expect(out[w]).toBe(bufs[j]);
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
+  it('rejects wanted shards that are present, unordered, or without a buffer', () => {
+    const rs = new ReedSolomon(3, 2);
+    const data = [Uint8Array.of(1, 2), Uint8Array.of(3, 4), Uint8Array.of(5, 6)];
+    const all: (Uint8Array | undefined)[] = [...data, ...rs.encode(data)];
+    all[0] = undefined;
+    all[4] = undefined;
+    const two = () => [new Uint8Array(2), new Uint8Array(2)];
+    expect(errorCode(() => rs.reconstructSomeInto(all, [1], two()))).toBe(
+      ERASURE_ERROR_CODES.shardCount,
+    );
+    expect(errorCode(() => rs.reconstructSomeInto(all, [4, 0], two()))).toBe(
+      ERASURE_ERROR_CODES.shardCount,
+    );
+    expect(errorCode(() => rs.reconstructSomeInto(all, [0, 4], [new Uint8Array(2)]))).toBe(
+      ERASURE_ERROR_CODES.shardCount,
+    );
+    expect(errorCode(() => rs.reconstructSomeInto(all, [0], [new Uint8Array(3)]))).toBe(
+      ERASURE_ERROR_CODES.shardSize,
+    );
+  });
+});
+
 describe('limits and bad input', () => {
   it('supports 256 shards in total (the largest code GF(2^8) allows) and rejects 257', () => {
     const rs = new ReedSolomon(200, RS_SHARDS_MAX - 200);

@@ -209,6 +209,40 @@ export class ReedSolomon {
     return this.#rebuild(shards, missing, targets, size);
   }
 
+  /**
+   * Rebuilds only the missing shards listed in `wanted` (ascending, each missing in `shards`),
+   * `wanted[j]` into `buffers[j]`; the other missing shards stay missing. The work is
+   * proportional to `wanted.length`: a repair that needs one shard does not pay for the rest.
+   * @throws {ErasureError} as {@link reconstructInto}; ERASURE_SHARD_COUNT when `wanted` is not
+   *   an ascending list of missing indices or there are fewer buffers than wanted shards.
+   */
+  reconstructSomeInto(
+    shards: readonly (Uint8Array | undefined | null)[],
+    wanted: readonly number[],
+    buffers: readonly Uint8Array[],
+  ): (Uint8Array | undefined)[] {
+    const { size, missing } = this.#checkReconstruct(shards);
+    const missingSet = new Set(missing);
+    const ascending = wanted.every((w, j) => j === 0 || w > (wanted[j - 1] as number));
+    if (!ascending || !wanted.every((w) => missingSet.has(w)) || buffers.length < wanted.length) {
+      throw new ErasureError(
+        ERASURE_ERROR_CODES.shardCount,
+        `wanted shards must be ascending missing indices with a buffer each (wanted ${wanted.join(',')}, missing ${missing.join(',')}, ${buffers.length} buffers)`,
+        { details: { wanted: [...wanted], missing, buffers: buffers.length } },
+      );
+    }
+    const targets = buffers.slice(0, wanted.length);
+    if (targets.length > 0) this.#checkShards(targets, targets.length, 'buffers');
+    if (targets.length > 0 && targets[0]!.length !== size) {
+      throw new ErasureError(
+        ERASURE_ERROR_CODES.shardSize,
+        `buffers are ${targets[0]!.length} bytes, shards ${size}`,
+        { details: { what: 'buffers', expectedBytes: size, actualBytes: targets[0]!.length } },
+      );
+    }
+    return this.#rebuild(shards, wanted, targets, size);
+  }
+
   #checkReconstruct(shards: readonly (Uint8Array | undefined | null)[]): {
     size: number;
     missing: number[];
