@@ -41,6 +41,7 @@ import type {
   UnmaskRequest,
 } from './messages.ts';
 import { SECAGG_SHARE_PLAINTEXT_BYTES } from './messages.ts';
+import { sortedIndexOf } from './packed.ts';
 import { MaskAccumulator } from './prg.ts';
 
 const SHARE_WORDS = shamirShareLength(SECAGG_KEY_BYTES);
@@ -64,20 +65,6 @@ function fail(
 function isSortedUnique(a: Uint32Array): boolean {
   for (let i = 1; i < a.length; i++) if ((a[i] as number) <= (a[i - 1] as number)) return false;
   return true;
-}
-
-/** Index of `v` in the ascending array `a`, or −1. */
-function sortedIndexOf(a: Uint32Array, v: number): number {
-  let lo = 0;
-  let hi = a.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    const x = a[mid] as number;
-    if (x === v) return mid;
-    if (x < v) lo = mid + 1;
-    else hi = mid - 1;
-  }
-  return -1;
 }
 
 /** Words per neighbour in the packed share table: its b share then its s^SK share. */

@@ -23,6 +23,7 @@ export * from './keys.ts';
 export * from './limits.ts';
 export * from './mask-job.ts';
 export * from './messages.ts';
+export * from './packed.ts';
 export * from './params.ts';
 export * from './pool.ts';
 export * from './prg.ts';

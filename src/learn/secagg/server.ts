@@ -26,6 +26,7 @@ import {
   type UnmaskRequest,
   validateClientMessage,
 } from './messages.ts';
+import { bytePacker, sortedIndexOf } from './packed.ts';
 import { buildNeighbourhoods } from './params.ts';
 import { MaskAccumulator } from './prg.ts';
 
@@ -144,20 +145,6 @@ class LazyRequests<V> extends Map<number, V> {
   private *lazyEntries(): Generator<[number, V]> {
     for (const id of this.ids) yield [id, this.get(id) as V];
   }
-}
-
-/** Index of `v` in the ascending array `a`, or −1. */
-function sortedIndexOf(a: Uint32Array, v: number): number {
-  let lo = 0;
-  let hi = a.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    const x = a[mid] as number;
-    if (x === v) return mid;
-    if (x < v) lo = mid + 1;
-    else hi = mid - 1;
-  }
-  return -1;
 }
 
 /** Options of {@link SecAggServer}. */
@@ -442,13 +429,7 @@ export class SecAggServer {
       const nbs = (graph.get(id) ?? []).map((v) => keys.get(v) as AdvertiseMsg);
       let bytes = 0;
       for (const m of nbs) bytes += m.cPk.length + m.sPk.length + m.sigPk.length;
-      const buf = new Uint8Array(bytes);
-      let at = 0;
-      const view = (x: Uint8Array): Uint8Array => {
-        buf.set(x, at);
-        at += x.length;
-        return buf.subarray(at - x.length, at);
-      };
+      const view = bytePacker(bytes);
       return {
         kind: 'share-request',
         session: sessionId,

@@ -74,14 +74,7 @@ export const CHACHA20_NONCE_BYTES = 12;
 
 /** SHA-256 of the concatenation of `parts` (the hashed-DH derivations of prg.ts and keys.ts). */
 export function sha256Of(parts: readonly Uint8Array[]): Uint8Array {
-  let len = 0;
-  for (const p of parts) len += p.length;
-  const input = new Uint8Array(len);
-  let at = 0;
-  for (const p of parts) {
-    input.set(p, at);
-    at += p.length;
-  }
+  const input = Buffer.concat(parts);
   const out = new Uint8Array(32);
   sodium.crypto_hash_sha256(out, input);
   // The input holds a shared secret.

@@ -7,6 +7,7 @@
 import { parentPort } from 'node:worker_threads';
 import { CryptoRng, type Rng, SeededRng } from '../../core/index.ts';
 import {
+  bytePacker,
   hostStepInput,
   isSecAggError,
   SecAggClient,
@@ -23,13 +24,7 @@ import {
  */
 function packShareMessage(msg: ShareMsg): ShareMsg {
   const ctBytes = msg.shares.reduce((a, sh) => a + sh.ct.length + (sh.kemCt?.length ?? 0), 0);
-  const buf = new Uint8Array(ctBytes);
-  let at = 0;
-  const view = (x: Uint8Array): Uint8Array => {
-    buf.set(x, at);
-    at += x.length;
-    return buf.subarray(at - x.length, at);
-  };
+  const view = bytePacker(ctBytes);
   return {
     ...msg,
     shares: msg.shares.map((sh) =>
