@@ -18,37 +18,9 @@ import {
   TileAgent,
   WireSigner,
 } from '../../src/fabric/index.ts';
+import { during, runVirtual } from '../support/virtual-time.ts';
 
 const CID = 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy';
-
-/** Moves virtual time in steps, letting transport deliveries (setImmediate turns) run between. */
-async function run(clock: VirtualClock, ms: number, stepMs = 100): Promise<void> {
-  for (let t = 0; t < ms; t += stepMs) {
-    await clock.advance(Math.min(stepMs, ms - t));
-    for (let i = 0; i < 6; i++) await new Promise((r) => setImmediate(r));
-  }
-}
-
-/** Starts a promise while time moves, so requests with virtual timeouts can complete. */
-async function during<T>(clock: VirtualClock, p: Promise<T>, maxMs = 10_000): Promise<T> {
-  let done = false;
-  let value: T | undefined;
-  let error: unknown;
-  p.then(
-    (v) => {
-      done = true;
-      value = v;
-    },
-    (e) => {
-      done = true;
-      error = e;
-    },
-  );
-  for (let t = 0; t < maxMs && !done; t += 50) await run(clock, 50, 50);
-  if (error !== undefined) throw error;
-  if (!done) throw new Error('did not settle');
-  return value as T;
-}
 
 function world(lease?: { renewMs: number; suspectMs: number; deadMs: number }) {
   const clock = new VirtualClock();
@@ -97,7 +69,7 @@ describe('self-configuration', () => {
     const w = world();
     w.hub.start();
     for (const p of w.pods) await p.start();
-    await run(w.clock, 100);
+    await runVirtual(w.clock, 100);
     const tiles = [w.tile(), w.tile(), w.tile()];
     for (const t of tiles) await during(w.clock, t.start());
     expect(tiles.map((t) => t.name)).toEqual(['eu1.h1.p1.t01', 'eu1.h1.p1.t02', 'eu1.h1.p2.t01']);
@@ -116,7 +88,7 @@ describe('self-configuration', () => {
     const w = world();
     w.hub.start();
     for (const p of w.pods) await p.start();
-    await run(w.clock, 100);
+    await runVirtual(w.clock, 100);
     const tiles = [w.tile(), w.tile(), w.tile(), w.tile()];
     await during(w.clock, Promise.all(tiles.map((t) => t.start())));
     const names = tiles.map((t) => t.name);
@@ -128,7 +100,7 @@ describe('self-configuration', () => {
     const w = world();
     w.hub.start();
     await w.pods[1]?.start();
-    await run(w.clock, 100);
+    await runVirtual(w.clock, 100);
     const t = w.tile('eu1.h1.p1');
     await during(w.clock, t.start(), 20_000);
     expect(t.name).toBe('eu1.h1.p2.t01');
@@ -167,7 +139,7 @@ describe('leases and failure detection (virtual time)', () => {
     await during(w.clock, (b as TileAgent).start());
     const t0 = w.clock.now();
     await (a as TileAgent).stop();
-    await run(w.clock, 60_000, 500);
+    await runVirtual(w.clock, 60_000, 500);
     const ev = (to: string) => w.events.find((e) => e.child === a?.name && e.to === to);
     const suspectAt = (ev('suspect')?.atMs ?? 0) - t0;
     const deadAt = (ev('dead')?.atMs ?? 0) - t0;
@@ -186,7 +158,7 @@ describe('leases and failure detection (virtual time)', () => {
     await during(w.clock, a.start());
     const t0 = w.clock.now();
     await a.stop();
-    await run(w.clock, 2_000, 50);
+    await runVirtual(w.clock, 2_000, 50);
     const dead = w.events.find((e) => e.child === a.name && e.to === 'dead');
     expect((dead?.atMs ?? 0) - t0).toBeGreaterThan(1_000);
     expect((dead?.atMs ?? 0) - t0).toBeLessThanOrEqual(1_200);
@@ -209,7 +181,7 @@ describe('leases and failure detection (virtual time)', () => {
     await during(w.clock, helper.start());
     const flaky = w.tile('eu1.h1.p1', lossy);
     await during(w.clock, flaky.start());
-    await run(w.clock, 5_000, 50);
+    await runVirtual(w.clock, 5_000, 50);
     const states = w.events.filter((e) => e.child === flaky.name).map((e) => e.to);
     expect(states).toContain('suspect');
     expect(states).not.toContain('dead');
@@ -230,7 +202,7 @@ describe('hostile input on the wire', () => {
     w.transport.subscribe(hb, (m) => {
       captured ??= m.data;
     });
-    await run(w.clock, 10_100, 500);
+    await runVirtual(w.clock, 10_100, 500);
     expect(captured).toBeDefined();
     w.transport.publish(hb, captured as Uint8Array);
     w.transport.publish(hb, new TextEncoder().encode('{"not":"signed"}'));
@@ -246,7 +218,7 @@ describe('hostile input on the wire', () => {
     const sealed = joiner.seal('join', { capacity: { cpuMillis: 1, memoryMb: 1 }, labels: {} });
     sealed[sealed.length - 3] = (sealed[sealed.length - 3] as number) ^ 1;
     w.transport.publish(Subjects.join('eu1.h1.p1'), sealed);
-    await run(w.clock, 200, 50);
+    await runVirtual(w.clock, 200, 50);
     const s = pod.wireStats();
     expect(s.replayed).toBe(1);
     expect(s.malformed).toBeGreaterThanOrEqual(1);
@@ -290,14 +262,14 @@ describe('controller (virtual time)', () => {
         }),
       ]),
     );
-    await run(w.clock, 2_000, 50);
+    await runVirtual(w.clock, 2_000, 50);
     expect(ctl.workloadSummaries()).toEqual([
       { name: 'web', replicas: 4, placed: 4, running: 4, pending: 0, priority: 0 },
     ]);
     const victim = tiles[1] as TileAgent;
     expect(victim.instances().length).toBe(1);
     await victim.stop();
-    await run(w.clock, 3_000, 50);
+    await runVirtual(w.clock, 3_000, 50);
     // Four tiles, one dead, anti-affinity per tile: one replica must stay pending, none duplicated.
     const s = ctl.workloadSummaries()[0];
     expect(s).toMatchObject({ placed: 3, running: 3, pending: 1 });
@@ -305,17 +277,17 @@ describe('controller (virtual time)', () => {
     // A fifth tile arrives: the pending replica lands there.
     const fresh = w.tile('eu1.h1.p1');
     await during(w.clock, fresh.start());
-    await run(w.clock, 2_000, 50);
+    await runVirtual(w.clock, 2_000, 50);
     expect(ctl.workloadSummaries()[0]).toMatchObject({ placed: 4, running: 4, pending: 0 });
     expect(fresh.instances()).toHaveLength(1);
     // Draining the fresh tile moves its replica off it (here: nowhere else fits, so pending).
     await during(w.clock, ctl.drain(fresh.name as string, true));
-    await run(w.clock, 2_000, 50);
+    await runVirtual(w.clock, 2_000, 50);
     expect(fresh.instances()).toHaveLength(0);
     expect(ctl.workloadSummaries()[0]).toMatchObject({ placed: 3, pending: 1 });
     expect(ctl.explain('web').rejectedBy['unschedulable']).toBeGreaterThanOrEqual(2);
     await during(w.clock, ctl.drain(fresh.name as string, false));
-    await run(w.clock, 2_000, 50);
+    await runVirtual(w.clock, 2_000, 50);
     expect(ctl.workloadSummaries()[0]).toMatchObject({ placed: 4, running: 4 });
     await ctl.stop();
   });

@@ -16,35 +16,9 @@ import {
   RegionDirectory,
   TileAgent,
 } from '../../src/fabric/index.ts';
+import { during, runVirtual } from '../support/virtual-time.ts';
 
 const LEASE = { renewMs: 1_000, suspectMs: 2_000, deadMs: 4_000 };
-
-async function run(clock: VirtualClock, ms: number, stepMs = 100): Promise<void> {
-  for (let t = 0; t < ms; t += stepMs) {
-    await clock.advance(Math.min(stepMs, ms - t));
-    for (let i = 0; i < 6; i++) await new Promise((r) => setImmediate(r));
-  }
-}
-
-async function during<T>(clock: VirtualClock, p: Promise<T>, maxMs = 20_000): Promise<T> {
-  let done = false;
-  let value: T | undefined;
-  let error: unknown;
-  p.then(
-    (v) => {
-      done = true;
-      value = v;
-    },
-    (e) => {
-      done = true;
-      error = e;
-    },
-  );
-  for (let t = 0; t < maxMs && !done; t += 50) await run(clock, 50, 50);
-  if (error !== undefined) throw error;
-  if (!done) throw new Error('did not settle');
-  return value as T;
-}
 
 /** Region eu1 with hubs h1 (one pod, room for 1 tile) and h2 (one pod, room for 2). */
 function region(open?: () => Promise<KeyValueStore>) {
@@ -106,7 +80,7 @@ function region(open?: () => Promise<KeyValueStore>) {
     for (const h of hubs) h.agent.start();
     for (const p of pods) await p.start();
     // Pods announce themselves, hubs publish them to the region and read their siblings.
-    await run(clock, 3 * LEASE.renewMs);
+    await runVirtual(clock, 3 * LEASE.renewMs);
   };
   return { clock, transport, regionKv, hubs, pods, tile, start };
 }
@@ -131,12 +105,12 @@ describe('region directory (JetStream KV in the region domain)', () => {
     const r = region();
     await r.start();
     const first = r.tile();
-    await during(r.clock, first.start());
+    await during(r.clock, first.start(), 20_000);
     expect(first.podName).toBe('eu1.h1.p1');
     // Let h1 publish the pod as full before the second tile comes.
-    await run(r.clock, 2 * LEASE.renewMs);
+    await runVirtual(r.clock, 2 * LEASE.renewMs);
     const second = r.tile();
-    await during(r.clock, second.start());
+    await during(r.clock, second.start(), 20_000);
     expect(second.podName).toBe('eu1.h2.p1');
     expect(second.name).toBe('eu1.h2.p1.t01');
     expect(r.hubs[0]?.agent.status().regionRedirects).toBe(1);
@@ -145,11 +119,11 @@ describe('region directory (JetStream KV in the region domain)', () => {
   it('ignores a sibling whose record stopped changing (hub gone) and malformed records', async () => {
     const r = region();
     await r.start();
-    await during(r.clock, r.tile().start());
+    await during(r.clock, r.tile().start(), 20_000);
     r.hubs[1]?.agent.stop();
     await r.regionKv.put(hubRecordKey('eu1.h9'), new TextEncoder().encode('{"hub":"eu1.h9"}'));
     await r.regionKv.put(hubRecordKey('eu1.h8'), new TextEncoder().encode('not json'));
-    await run(r.clock, (REGION_RECORD_FRESH_PERIODS + 2) * LEASE.renewMs);
+    await runVirtual(r.clock, (REGION_RECORD_FRESH_PERIODS + 2) * LEASE.renewMs);
     const d = r.hubs[0]?.directory;
     expect(d?.hubs().find((h) => h.record.hub === 'eu1.h2')?.fresh).toBe(false);
     expect(d?.siblingPod(new Set())).toBeUndefined();
@@ -169,9 +143,9 @@ describe('region directory (JetStream KV in the region domain)', () => {
     await r.start();
     expect(r.hubs[0]?.agent.status().regionConnected).toBe(0);
     expect(r.hubs[0]?.directory.counters.failures).toBeGreaterThanOrEqual(2);
-    await during(r.clock, r.tile().start());
+    await during(r.clock, r.tile().start(), 20_000);
     up = true;
-    await run(r.clock, 2 * LEASE.renewMs);
+    await runVirtual(r.clock, 2 * LEASE.renewMs);
     expect(r.hubs[0]?.agent.status().regionConnected).toBe(1);
     expect((await kv.entries('hub.')).length).toBe(2);
   });
