@@ -7,7 +7,6 @@
 /** The hub's grace for an unreachable pod (short, so the partition test sees it expire). */
 const GRACE_MS = 3_000;
 
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateTopology, type MembershipEvent } from '../../src/core/index.ts';
 import {
@@ -20,18 +19,14 @@ import {
   jetstreamDomain,
   MEMBERS_BUCKET,
   NatsTransport,
-  NodeProcess,
+  type NodeProcess,
   type NodeProcessOptions,
   Subjects,
   WireSigner,
 } from '../../src/fabric/index.ts';
 import { waitFor } from '../support/transport-compliance.ts';
-import { type FabricServers, startFabricServers } from './harness.ts';
+import { eventually, type FabricServers, startFabricServers, startNode } from './harness.ts';
 
-const ENTRY = [
-  fileURLToPath(new URL('../../bin/run-ts.js', import.meta.url)),
-  fileURLToPath(new URL('../../src/cli/commands/fabric.ts', import.meta.url)),
-];
 const LEASE = { renewMs: 300, suspectMs: 700, deadMs: 1_500 };
 const CID = 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy';
 const HUB = 'eu1.h1';
@@ -46,9 +41,7 @@ const procs: NodeProcess[] = [];
 const events: MembershipEvent[] = [];
 
 function node(o: Omit<NodeProcessOptions, 'entry'>): NodeProcess {
-  const p = new NodeProcess({ ...o, entry: ENTRY });
-  procs.push(p);
-  return p;
+  return startNode(procs, o);
 }
 
 async function ctl(verb: string, body: unknown): Promise<Record<string, unknown>> {
@@ -87,19 +80,6 @@ async function running(): Promise<Map<string, string[]>> {
     }
   }
   return out;
-}
-
-async function eventually(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if (await check()) return;
-    } catch {
-      // Not there yet (e.g. a server restarting).
-    }
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 beforeAll(async () => {

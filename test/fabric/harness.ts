@@ -15,14 +15,44 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Topology } from '../../src/core/index.ts';
 import {
   freePort,
   type NatsServerPlan,
   type NatsServerPorts,
   NatsServerProcess,
+  NodeProcess,
+  type NodeProcessOptions,
   planNatsServers,
 } from '../../src/fabric/index.ts';
+
+/** How tests start `genesis node`: the fabric command module through the tsx runner. */
+const NODE_ENTRY = [
+  fileURLToPath(new URL('../../bin/run-ts.js', import.meta.url)),
+  fileURLToPath(new URL('../../src/cli/commands/fabric.ts', import.meta.url)),
+];
+
+/** Starts a `genesis node` process, recorded in `procs` so the test can stop every one. */
+export function startNode(procs: NodeProcess[], o: Omit<NodeProcessOptions, 'entry'>): NodeProcess {
+  const p = new NodeProcess({ ...o, entry: NODE_ENTRY });
+  procs.push(p);
+  return p;
+}
+
+/** Polls an async condition every 100 ms until it holds (a throw counts as not yet). */
+export async function eventually(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if (await check()) return;
+    } catch {
+      // Not there yet.
+    }
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 /** Bytes a relay buffers from a child before its CONNECT line (the CONNECT is ~500 B). */
 const RELAY_CONNECT_BYTES_MAX = 16 * 1024;

@@ -1,11 +1,3 @@
-/**
- * JetStream at regions with real servers: two regions joined by gateways, each with its
- * region store (a JetStream-only leaf of the region server, domain = the region's name), and
- * region eu1's hubs keeping the region directory there. A tile whose hub has no room is
- * redirected through that directory to a pod of the sibling hub; the directory survives a
- * kill -9 of the store and keeps working when the other region is gone.
- */
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateTopology } from '../../src/core/index.ts';
 import {
@@ -14,18 +6,14 @@ import {
   hubRecordSchema,
   JetStreamKeyValueStore,
   NatsTransport,
-  NodeProcess,
+  type NodeProcess,
   type NodeProcessOptions,
   REGION_BUCKET,
   regionStoreName,
   Subjects,
 } from '../../src/fabric/index.ts';
-import { type FabricServers, startFabricServers } from './harness.ts';
+import { eventually, type FabricServers, startFabricServers, startNode } from './harness.ts';
 
-const ENTRY = [
-  fileURLToPath(new URL('../../bin/run-ts.js', import.meta.url)),
-  fileURLToPath(new URL('../../src/cli/commands/fabric.ts', import.meta.url)),
-];
 const LEASE = { renewMs: 300, suspectMs: 700, deadMs: 1_500 };
 const H1 = 'eu1.h1';
 const H2 = 'eu1.h2';
@@ -37,22 +25,7 @@ let client: NatsTransport;
 const procs: NodeProcess[] = [];
 
 function node(o: Omit<NodeProcessOptions, 'entry'>): NodeProcess {
-  const p = new NodeProcess({ ...o, entry: ENTRY });
-  procs.push(p);
-  return p;
-}
-
-async function eventually(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if (await check()) return;
-    } catch {
-      // Not there yet.
-    }
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  return startNode(procs, o);
 }
 
 /** The hub records of a region's directory, read from wherever `t` is connected. */
