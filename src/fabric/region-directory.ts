@@ -11,7 +11,7 @@
  * between hub machines does not matter.
  */
 import { z } from 'zod';
-import type { Clock, Logger } from '../core/index.ts';
+import type { Clock, Logger, TimerHandle } from '../core/index.ts';
 import { POD_TILES_MAX } from './limits.ts';
 import type { KeyValueStore } from './state-store.ts';
 import { decodeJson, encodeJson } from './wire.ts';
@@ -24,6 +24,12 @@ export const REGION_HUBS_MAX = 1_024;
 export const REGION_HUB_PODS_MAX = 1_024;
 /** A sibling's record counts for redirects while it changed within this many publish periods. */
 export const REGION_RECORD_FRESH_PERIODS = 3;
+/**
+ * A directory tick (one write, one listing, the reads) still running after this many ms is
+ * abandoned and counted as a failure, and the bucket is reopened on the next tick: a JetStream
+ * call that hangs after the region store restarts must not stop the hub's publishing for good.
+ */
+export const REGION_TICK_TIMEOUT_MS = 6_000;
 
 const name = z.string().regex(/^[a-z0-9][a-z0-9.-]{0,127}$/);
 
@@ -81,8 +87,30 @@ export class RegionDirectory {
     return this.store !== undefined;
   }
 
-  /** Writes this hub's record, then reads every sibling's. Never throws (counted). */
+  /**
+   * Writes this hub's record, then reads every sibling's. Never throws (counted); resolves within
+   * {@link REGION_TICK_TIMEOUT_MS} even when a JetStream call hangs.
+   */
   async tick(pods: HubRecord['pods']): Promise<void> {
+    let timer: TimerHandle | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = this.init.clock.setTimeout(() => resolve('timeout'), REGION_TICK_TIMEOUT_MS);
+    });
+    try {
+      if ((await Promise.race([this.publishAndRead(pods), timedOut])) === 'timeout') {
+        this.store = undefined;
+        this.counters.failures++;
+        this.init.logger.debug(
+          { timeoutMs: REGION_TICK_TIMEOUT_MS },
+          'region directory tick timed out',
+        );
+      }
+    } finally {
+      if (timer !== undefined) this.init.clock.clearTimer(timer);
+    }
+  }
+
+  private async publishAndRead(pods: HubRecord['pods']): Promise<void> {
     try {
       this.store ??= await this.init.open();
       const record: HubRecord = {

@@ -13,6 +13,7 @@ import {
   MemoryKeyValueStore,
   PodAgent,
   REGION_RECORD_FRESH_PERIODS,
+  REGION_TICK_TIMEOUT_MS,
   RegionDirectory,
   TileAgent,
 } from '../../src/fabric/index.ts';
@@ -148,5 +149,43 @@ describe('region directory (JetStream KV in the region domain)', () => {
     await runVirtual(r.clock, 2 * LEASE.renewMs);
     expect(r.hubs[0]?.agent.status().regionConnected).toBe(1);
     expect((await kv.entries('hub.')).length).toBe(2);
+  });
+});
+
+describe('region directory ticks are bounded', () => {
+  it('a JetStream call that never answers ends the tick as a failure, and the next tick reopens the bucket', async () => {
+    const clock = new VirtualClock(0);
+    let opens = 0;
+    const hung: KeyValueStore = {
+      kind: 'memory',
+      get: () => new Promise(() => undefined),
+      put: () => new Promise(() => undefined),
+      delete: () => new Promise(() => undefined),
+      entries: () => new Promise(() => undefined),
+    };
+    const dir = new RegionDirectory({
+      hub: 'eu1.h1',
+      open: async () => {
+        opens++;
+        return hung;
+      },
+      clock,
+      logger: silentLogger(),
+      periodMs: 1_000,
+    });
+    let done = false;
+    const tick = dir.tick([]).then(() => {
+      done = true;
+    });
+    await runVirtual(clock, REGION_TICK_TIMEOUT_MS - 100, 100);
+    expect(done).toBe(false);
+    await runVirtual(clock, 200, 100);
+    await tick;
+    expect(done).toBe(true);
+    expect(dir.counters.failures).toBe(1);
+    expect(dir.connected).toBe(false);
+    void dir.tick([]);
+    await runVirtual(clock, 100, 100);
+    expect(opens).toBe(2);
   });
 });
