@@ -28,6 +28,14 @@
  * (unmasked) summation of the same vectors for the server, and full SecAgg at a smaller n,
  * extrapolated, for SecAgg+ at 10,000 clients.
  */
+
+import {
+  createCipheriv,
+  createPublicKey,
+  diffieHellman,
+  type KeyObject,
+  verify as verifyNode,
+} from 'node:crypto';
 import { CryptoRng, SeededRng } from '../../src/core/index.ts';
 import {
   type AdvertiseMsg,
@@ -48,9 +56,11 @@ import {
   shamirShareLength,
   shamirSplit,
   signEd25519,
+  verifyEd25519,
   x25519Shared,
+  x25519SharedRaw,
 } from '../../src/learn/secagg/index.ts';
-import { type BenchCase, type BenchRow, row } from '../harness.ts';
+import { type BenchCase, type BenchRow, measure, row } from '../harness.ts';
 
 const SHARE_WORDS = shamirShareLength(32);
 
@@ -333,7 +343,104 @@ function scaled(t: Timing, by: number): Timing {
   return { wallMs: t.wallMs * by, cpuMs: t.cpuMs * by };
 }
 
+/** node:crypto's raw-key path, as SecAgg used it before libsodium: a JWK import per peer key. */
+function nodePublicKey(raw: Uint8Array, crv: 'X25519' | 'Ed25519'): KeyObject {
+  return createPublicKey({
+    key: { kty: 'OKP', crv, x: Buffer.from(raw).toString('base64url') },
+    format: 'jwk',
+  });
+}
+
+const MASK_WORDS = 100_000;
+const MASK_CHUNK_BYTES = 32 * 1024;
+const ZERO_MASK_CHUNK = Buffer.alloc(MASK_CHUNK_BYTES);
+
+/**
+ * The AES-128-CTR mask of the previous PRG, kept here as the baseline: node:crypto's
+ * `cipher.update` allocates each 32 KiB keystream chunk, which is copied into the accumulator.
+ */
+function aesCtrMask(acc: MaskAccumulator, seed: Uint8Array, scratch: Uint32Array): void {
+  const c = createCipheriv('aes-128-ctr', seed.subarray(0, 16), seed.subarray(16, 32));
+  const bytes = new Uint8Array(scratch.buffer);
+  for (let off = 0; off < bytes.length; off += MASK_CHUNK_BYTES) {
+    const n = Math.min(MASK_CHUNK_BYTES, bytes.length - off);
+    bytes.set(
+      c.update(n === MASK_CHUNK_BYTES ? ZERO_MASK_CHUNK : ZERO_MASK_CHUNK.subarray(0, n)),
+      off,
+    );
+  }
+  acc.addVector(scratch);
+}
+
+/** Per-operation cost of the primitives a client runs per neighbour, against node:crypto. */
+async function primitiveRows(): Promise<BenchRow[]> {
+  const rng = new SeededRng(11);
+  const a = generateX25519(rng);
+  const peers = Array.from({ length: 64 }, () => generateX25519(rng));
+  const signer = generateEd25519(rng);
+  const msg = rng.fill(new Uint8Array(32));
+  const sig = signEd25519(signer.privateKey, msg);
+  let i = 0;
+  const next = (): Uint8Array => (peers[i++ % peers.length] as RawKeyPair).publicRaw;
+  const dh = await measure('x25519 libsodium', () => x25519SharedRaw(a.privateRaw, next()));
+  const dhNode = await measure('x25519 node', () =>
+    diffieHellman({ privateKey: a.privateKey, publicKey: nodePublicKey(next(), 'X25519') }),
+  );
+  const ver = await measure('ed25519 libsodium', () => verifyEd25519(signer.publicRaw, msg, sig));
+  const verNode = await measure('ed25519 node', () =>
+    verifyNode(null, msg, nodePublicKey(signer.publicRaw, 'Ed25519'), sig),
+  );
+  const key = rng.fill(new Uint8Array(32));
+  const session = rng.fill(new Uint8Array(16));
+  const pt = new Uint8Array(SECAGG_SHARE_PLAINTEXT_BYTES);
+  const seal = await measure('chacha20-poly1305', () => channelEncrypt(key, session, 1, 2, pt));
+  const sealNode = await measure('aes-256-gcm node', () => {
+    const c = createCipheriv('aes-256-gcm', key, Buffer.alloc(12), { authTagLength: 16 });
+    c.setAAD(session);
+    return Buffer.concat([c.update(pt), c.final(), c.getAuthTag()]);
+  });
+  const acc = new MaskAccumulator(MASK_WORDS);
+  const scratch = new Uint32Array(MASK_WORDS);
+  const seed = rng.fill(new Uint8Array(32));
+  const mask = await measure('chacha20 mask', () => acc.applyPrg(seed, 1), { timeMs: 1_000 });
+  const maskAes = await measure('aes-ctr mask', () => aesCtrMask(acc, seed, scratch), {
+    timeMs: 1_000,
+  });
+  const us = (t: { medianNs: number }): number => t.medianNs / 1000;
+  return [
+    row(
+      'x25519 agreement, libsodium, raw keys',
+      us(dh),
+      'µs',
+      'node:crypto with the JWK import of the peer key',
+      us(dhNode),
+    ),
+    row(
+      'ed25519 verification, libsodium, raw key',
+      us(ver),
+      'µs',
+      'node:crypto with the JWK import of the key',
+      us(verNode),
+    ),
+    row(
+      'share encryption, ChaCha20-Poly1305 (libsodium)',
+      us(seal),
+      'µs',
+      'AES-256-GCM through node:crypto',
+      us(sealNode),
+    ),
+    row(
+      `mask of ${MASK_WORDS} words, ChaCha20 written in place + SIMD add`,
+      us(mask),
+      'µs',
+      'AES-128-CTR through cipher.update (the previous PRG)',
+      us(maskAes),
+    ),
+  ];
+}
+
 const cases: BenchCase[] = [
+  { name: 'secagg primitives', run: primitiveRows },
   {
     name: `secagg client ${N}x${D}`,
     async run(): Promise<BenchRow[]> {

@@ -168,6 +168,8 @@ export class DiskShardStore implements ShardStore {
   private readonly queue: Append[] = [];
   private pumping = false;
   private compacting = false;
+  /** A compaction was asked for while a pass ran (a segment sealed or shrank after its scan). */
+  private compactAgain = false;
   private closed = false;
   private corruptDetected = 0;
   private recovered = 0;
@@ -559,13 +561,20 @@ export class DiskShardStore implements ShardStore {
   }
 
   private scheduleCompaction(): void {
-    if (this.compacting || this.closed) return;
+    if (this.closed) return;
+    if (this.compacting) {
+      // A pass is running; it may have scanned already, so ask for another one after it.
+      this.compactAgain = true;
+      return;
+    }
     this.compacting = true;
+    this.compactAgain = false;
     setImmediate(() => {
       this.compact()
         .catch(() => undefined)
         .finally(() => {
           this.compacting = false;
+          if (this.compactAgain) this.scheduleCompaction();
         });
     });
   }

@@ -89,7 +89,7 @@ function viaJob(s: Setup, threads: number): Uint32Array {
     const a = s.keys.get(own);
     const b = s.keys.get(peer);
     if (a === undefined || b === undefined) throw new Error('keys');
-    const p = privs.get(own) ?? job.addPrivate(a.privateRaw, a.publicRaw);
+    const p = privs.get(own) ?? job.addPrivate(a.privateRaw);
     privs.set(own, p);
     job.addPair(p, job.addPublic(peer, b.publicRaw), own, peer, sign);
   }
@@ -134,7 +134,7 @@ describe('mask jobs on worker threads', () => {
       for (const { seed, sign } of s.seeds) b.addSeed(seed, sign);
       const a = s.keys.get(1);
       if (a === undefined) throw new Error('keys');
-      const p = b.addPrivate(a.privateRaw, a.publicRaw);
+      const p = b.addPrivate(a.privateRaw);
       for (const peer of [3, 4, 5]) {
         const k = s.keys.get(peer);
         if (k === undefined) throw new Error('keys');
@@ -159,7 +159,7 @@ describe('mask jobs on worker threads', () => {
     const job = new MaskJobBuilder(s.session);
     const a = s.keys.get(1);
     if (a === undefined) throw new Error('keys');
-    const p = job.addPrivate(a.privateRaw, a.publicRaw);
+    const p = job.addPrivate(a.privateRaw);
     // The point of order 1 (u = 1 … as 0 it is small-order): X25519 output is all zero, refused.
     const small = new Uint8Array(32);
     for (let i = 0; i < 4; i++) job.addPair(p, job.addPublic(10 + i, small), 1, 10 + i, 1);
@@ -194,7 +194,7 @@ describe('mask jobs on worker threads', () => {
     const b = generateX25519(rng);
     const session = rng.fill(new Uint8Array(16));
     const job = new MaskJobBuilder(session);
-    const p = job.addPrivate(a.privateRaw, a.publicRaw);
+    const p = job.addPrivate(a.privateRaw);
     job.addPair(p, job.addPublic(2, b.publicRaw), 1, 2, 1);
     job.addPair(p, job.addPublic(3, b.publicRaw), 1, 3, -1);
     const acc = new MaskAccumulator(4099);
@@ -224,7 +224,7 @@ describe('key jobs on worker threads', () => {
       [3, false],
     ] as const) {
       let meanwhile = 0;
-      const keys = channelKeys(own, ps, session, threads, {
+      const keys = channelKeys(own.privateRaw, ps, session, threads, {
         callerWorks,
         meanwhile: () => {
           meanwhile++;
@@ -243,19 +243,19 @@ describe('key jobs on worker threads', () => {
     for (const threads of [1, 2]) {
       let err: unknown;
       try {
-        channelKeys(own, ps, session, threads, { callerWorks: threads === 1 });
+        channelKeys(own.privateRaw, ps, session, threads, { callerWorks: threads === 1 });
       } catch (e) {
         err = e;
       }
       expect(isSecAggError(err, 'SECAGG_MALFORMED')).toBe(true);
       expect(String(err)).toMatch(/client 77/);
     }
-    expect(() => channelKeys(own, [{ id: 5, publicRaw: new Uint8Array(31) }], session, 2)).toThrow(
-      /client 5/,
-    );
+    expect(() =>
+      channelKeys(own.privateRaw, [{ id: 5, publicRaw: new Uint8Array(31) }], session, 2),
+    ).toThrow(/client 5/);
     // A failing `meanwhile` abandons the job and surfaces its own error.
     expect(() =>
-      channelKeys(own, ps.slice(0, 3), session, 2, {
+      channelKeys(own.privateRaw, ps.slice(0, 3), session, 2, {
         meanwhile: () => {
           throw new Error('meanwhile failed');
         },

@@ -15,7 +15,7 @@ import {
   type TrainTask,
   trainLocal,
 } from './train.ts';
-import { tsWorker } from './ts-worker.ts';
+import { readiness, tsWorker } from './ts-worker.ts';
 
 /** Largest number of worker threads. */
 export const TRAIN_POOL_WORKERS_MAX = 64;
@@ -56,13 +56,7 @@ export class TrainPool {
   private spawn(): Slot {
     const worker = tsWorker(new URL('./train-worker.ts', import.meta.url));
     const pending = new Map<number, Pending>();
-    let onReady: () => void = () => {};
-    let onFail: (e: unknown) => void = () => {};
-    const ready = new Promise<void>((res, rej) => {
-      onReady = res;
-      onFail = rej;
-    });
-    ready.catch(() => {});
+    const { ready, onReady, onFail } = readiness();
     const slot: Slot = { worker, ready, pending };
     const failAll = (msg: string): void => {
       onFail(new LearnError(LearnErrorCode.Worker, msg));

@@ -23,3 +23,22 @@ export function tsWorker(entry: URL): Worker {
   worker.unref();
   return worker;
 }
+
+/** A worker's readiness: `ready` settles when the worker reports `{ ready }` or fails to start. */
+export interface Readiness {
+  readonly ready: Promise<void>;
+  readonly onReady: () => void;
+  readonly onFail: (e: unknown) => void;
+}
+
+/** A fresh {@link Readiness}; an unawaited failure is not an unhandled rejection. */
+export function readiness(): Readiness {
+  let onReady: () => void = () => {};
+  let onFail: (e: unknown) => void = () => {};
+  const ready = new Promise<void>((res, rej) => {
+    onReady = res;
+    onFail = rej;
+  });
+  ready.catch(() => {});
+  return { ready, onReady, onFail };
+}

@@ -266,7 +266,7 @@ export class SecAggClient {
       // The X25519 channel keys are independent per neighbour: agree on the worker pool while
       // this thread splits the secrets (key-jobs.ts).
       const keys = channelKeys(
-        this.c,
+        this.c.privateRaw,
         req.neighbours.map((nb) => ({ id: nb.id, publicRaw: nb.cPk })),
         sessionId,
         curveThreadsFor(ids.length, this.maskThreads),
@@ -397,7 +397,7 @@ export class SecAggClient {
     acc.addVector(input);
     const job = new MaskJobBuilder(sessionId);
     job.addSeed(this.bSeed as Uint8Array, 1);
-    const own = job.addPrivate(this.s.privateRaw, this.s.publicRaw);
+    const own = job.addPrivate(this.s.privateRaw);
     for (const slot of senders) {
       const v = this.nbIds[slot] as number;
       const pub = job.addPublic(v, this.sPkOf(slot));

@@ -2,7 +2,7 @@
  * The per-neighbour public-key work of a client's round, spread over the worker pool (pool.ts):
  * round 1's X25519 agreements for the share channel, round 4's Ed25519 verifications of the
  * consistency signatures. Each is tens of milliseconds on one core at a few hundred
- * neighbours (X25519 ≈ 50 µs, Ed25519 verification ≈ 100 µs in libsodium here), and each
+ * neighbours (X25519 ≈ 60 µs, Ed25519 verification ≈ 100 µs in libsodium here: the primitives bench), and each
  * neighbour is independent.
  */
 import { SecAggError, SecAggErrorCode } from './errors.ts';
@@ -25,19 +25,13 @@ function concat(parts: readonly Uint8Array[], each: number): Uint8Array {
   return out;
 }
 
-/** The own X25519 key pair as {@link channelKeys} needs it (raw bytes). */
-export interface X25519Own {
-  readonly privateRaw: Uint8Array;
-  readonly publicRaw: Uint8Array;
-}
-
 /**
  * The share-channel key with each peer: channelKey(X25519(own, peer), session), in the order of
  * `peers`, on `threads` threads. `options.meanwhile` runs on the caller while workers start.
  * @throws {SecAggError} SECAGG_MALFORMED naming the first peer whose key is invalid or small-order.
  */
 export function channelKeys(
-  own: X25519Own,
+  ownPrivateRaw: Uint8Array,
   peers: readonly { readonly id: number; readonly publicRaw: Uint8Array }[],
   sessionId: Uint8Array,
   threads: number,
@@ -51,9 +45,7 @@ export function channelKeys(
   const m = peers.length;
   const keys = new Uint8Array(new SharedArrayBuffer(m * SECAGG_KEY_BYTES));
   const status = new Int32Array(new SharedArrayBuffer(4 * m));
-  const privates = new Uint8Array(2 * SECAGG_KEY_BYTES);
-  privates.set(own.privateRaw, 0);
-  privates.set(own.publicRaw, SECAGG_KEY_BYTES);
+  const privates = Uint8Array.from(ownPrivateRaw);
   try {
     runPoolJob(
       {
@@ -72,10 +64,7 @@ export function channelKeys(
         runInline: (i) => {
           let shared: Uint8Array;
           try {
-            shared = x25519SharedRaw(
-              own.privateRaw,
-              (peers[i] as (typeof peers)[number]).publicRaw,
-            );
+            shared = x25519SharedRaw(ownPrivateRaw, (peers[i] as (typeof peers)[number]).publicRaw);
           } catch {
             status[i] = TASK_REJECTED;
             return;

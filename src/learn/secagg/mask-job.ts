@@ -30,7 +30,7 @@ export interface MaskJob {
   readonly seeds: Uint8Array;
   /** One sign (+1 / −1) per seed. */
   readonly seedSigns: Int8Array;
-  /** X25519 private keys, 64 bytes each: raw d ‖ raw public key (the JWK import needs both). */
+  /** X25519 private keys (raw d), 32 bytes each. */
   readonly privates: Uint8Array;
   /** X25519 public keys, 32 bytes each. */
   readonly publics: Uint8Array;
@@ -56,13 +56,10 @@ export class MaskJobBuilder {
     this.seedSigns.push(sign);
   }
 
-  /** Registers a private key (raw d and its public key); returns its index for {@link addPair}. */
-  addPrivate(d: Uint8Array, publicRaw: Uint8Array): number {
-    assert(d.length === SECAGG_KEY_BYTES && publicRaw.length === SECAGG_KEY_BYTES, 'X25519 key');
-    const k = new Uint8Array(2 * SECAGG_KEY_BYTES);
-    k.set(d, 0);
-    k.set(publicRaw, SECAGG_KEY_BYTES);
-    this.privates.push(k);
+  /** Registers a raw X25519 private key; returns its index for {@link addPair}. */
+  addPrivate(d: Uint8Array): number {
+    assert(d.length === SECAGG_KEY_BYTES, 'X25519 key');
+    this.privates.push(Uint8Array.from(d));
     return this.privates.length - 1;
   }
 
@@ -106,7 +103,7 @@ export class MaskJobBuilder {
       sessionId: Uint8Array.from(this.sessionId),
       seeds: cat(this.seeds, SECAGG_KEY_BYTES),
       seedSigns: Int8Array.from(this.seedSigns),
-      privates: cat(this.privates, 2 * SECAGG_KEY_BYTES),
+      privates: cat(this.privates, SECAGG_KEY_BYTES),
       publics: cat(this.publics, SECAGG_KEY_BYTES),
       pairs: Int32Array.from(this.pairs),
     };
@@ -154,10 +151,7 @@ class InlineRunner {
     const pr = job.pairs[p] as number;
     const pu = job.pairs[p + 1] as number;
     const shared = x25519SharedRaw(
-      job.privates.subarray(
-        pr * 2 * SECAGG_KEY_BYTES,
-        pr * 2 * SECAGG_KEY_BYTES + SECAGG_KEY_BYTES,
-      ),
+      job.privates.subarray(pr * SECAGG_KEY_BYTES, (pr + 1) * SECAGG_KEY_BYTES),
       job.publics.subarray(pu * SECAGG_KEY_BYTES, (pu + 1) * SECAGG_KEY_BYTES),
     );
     const seed = pairwiseSeed(

@@ -116,7 +116,7 @@ const KINDS = {
         const p = 5 * (i - nSeeds);
         const pr = job.pairs[p];
         const pu = job.pairs[p + 1];
-        sodium.crypto_scalarmult(shared, job.privates.subarray(64 * pr, 64 * pr + 32), job.publics.subarray(32 * pu, 32 * pu + 32));
+        sodium.crypto_scalarmult(shared, job.privates.subarray(32 * pr, 32 * pr + 32), job.publics.subarray(32 * pu, 32 * pu + 32));
         const own = job.pairs[p + 2];
         const peer = job.pairs[p + 3];
         idView.setUint32(0, Math.min(own, peer));
@@ -132,7 +132,7 @@ const KINDS = {
     };
   },
   agree(job) {
-    const priv = job.privates.subarray(0, 32);
+    const priv = job.privates;
     const keys = new Uint8Array(job.keys);
     const status = new Int32Array(job.status);
     const shared = new Uint8Array(32);

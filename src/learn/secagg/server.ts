@@ -669,7 +669,7 @@ export class SecAggServer {
           { of: u },
         );
       }
-      const priv = job.addPrivate(sk, sPk);
+      const priv = job.addPrivate(sk);
       sk.fill(0);
       for (const v of survivingNbs) {
         const pub = job.addPublic(v, (this.keys.get(v) as AdvertiseMsg).sPk);

@@ -9,7 +9,7 @@
 import type { Worker } from 'node:worker_threads';
 import type { Rng } from '../../core/index.ts';
 import { LearnError, LearnErrorCode } from '../errors.ts';
-import { tsWorker } from '../model/ts-worker.ts';
+import { readiness, tsWorker } from '../model/ts-worker.ts';
 import {
   type SecAggClientHost,
   type SecAggClientStep,
@@ -65,13 +65,7 @@ export class WorkerClientHost implements SecAggClientHost {
   private spawn(): Slot {
     const worker = tsWorker(new URL('./secagg-host-worker.ts', import.meta.url));
     const pending: Slot['pending'] = new Map();
-    let onReady: () => void = () => {};
-    let onFail: (e: unknown) => void = () => {};
-    const ready = new Promise<void>((res, rej) => {
-      onReady = res;
-      onFail = rej;
-    });
-    ready.catch(() => {});
+    const { ready, onReady, onFail } = readiness();
     const failAll = (msg: string): void => {
       const e = new LearnError(LearnErrorCode.Worker, msg);
       onFail(e);
